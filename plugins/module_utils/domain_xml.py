@@ -1,0 +1,347 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gridvirt.kvm contributors
+# Apache License 2.0 (see LICENSE)
+"""Domain XML with lxml: parse safely, inject what the modules own, normalize, compare.
+
+No I/O and no string-formatted XML: every element is built with lxml.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import difflib
+import hashlib
+
+from ansible_collections.gridvirt.kvm.plugins.module_utils.deps import lxml_etree
+from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
+
+# Our metadata element lives in the domain's <metadata> under this namespace.
+GV_NS = "https://github.com/gridvirt/kvm/xmlns/vm/1"
+GV = "{%s}" % GV_NS
+GV_PREFIX = "gridvirt"
+
+DISK_TARGET_PREFIX = {"virtio": "vd", "scsi": "sd", "sata": "sd", "ide": "hd"}
+MEMORY_ELEMENTS = ("memory", "currentMemory", "maxMemory")
+UNIT_TO_KIB = {
+    "b": 1.0 / 1024, "bytes": 1.0 / 1024, "k": 1, "kib": 1, "kb": 1000.0 / 1024,
+    "m": 1024, "mib": 1024, "mb": 1000.0 ** 2 / 1024, "g": 1024 ** 2, "gib": 1024 ** 2,
+    "gb": 1000.0 ** 3 / 1024, "t": 1024 ** 3, "tib": 1024 ** 3, "tb": 1000.0 ** 4 / 1024,
+}
+
+
+def _parser():
+    etree = lxml_etree()
+    # Hardened: no entity expansion, no DTD loading, no network; comments dropped.
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                           dtd_validation=False, remove_comments=True,
+                           remove_blank_text=True, huge_tree=False)
+
+
+def parse(text, what="xml option"):
+    """Parse XML text from a user or from libvirt; DOCTYPEs are refused."""
+    etree = lxml_etree()
+    if not isinstance(text, str) or not text.strip():
+        raise VmError("The %s is empty: give a libvirt domain XML." % what)
+    try:
+        root = etree.fromstring(text.strip().encode("utf-8"), _parser())
+    except etree.XMLSyntaxError as exc:
+        raise VmError("The %s is not well-formed XML: %s." % (what, exc))
+    if root.getroottree().docinfo.doctype:
+        raise VmError("The %s must not contain a DOCTYPE declaration." % what)
+    return root
+
+
+def parse_domain(text, what="xml option"):
+    root = parse(text, what)
+    if root.tag != "domain":
+        raise VmError("The %s must be a libvirt <domain> document, not <%s>."
+                      % (what, root.tag))
+    return root
+
+
+def to_string(root):
+    etree = lxml_etree()
+    return etree.tostring(root, pretty_print=True, encoding="unicode")
+
+
+def owned_disks(root):
+    """Disk devices that the modules create themselves (not CD-ROMs or floppies)."""
+    return [d for d in root.findall("devices/disk") if d.get("device", "disk") in ("disk", "lun")]
+
+
+def reject_owned_disks(root):
+    disks = owned_disks(root)
+    if disks:
+        targets = ", ".join(d.findtext("source[@file]") or (d.find("target") is not None
+                            and d.find("target").get("dev")) or "?" for d in disks)
+        raise VmError("The xml option must not contain disk devices (found: %s): the module "
+                      "creates them from system_image and additional_disks." % targets)
+
+
+def _child(parent, tag, before=None):
+    """The first child named tag, created when missing."""
+    etree = lxml_etree()
+    node = parent.find(tag)
+    if node is None:
+        node = etree.Element(tag)
+        anchor = parent.find(before) if before else None
+        if anchor is not None:
+            anchor.addprevious(node)
+        else:
+            parent.append(node)
+    return node
+
+
+def set_identity(root, name, uuid):
+    """Name and UUID; the UUID already in the XML wins when it matches."""
+    given = root.findtext("uuid")
+    if given and spec.validate_uuid(given) != uuid:
+        raise VmError("The domain XML gives UUID %s but VM %s has UUID %s; remove <uuid> "
+                      "from the XML or use the VM's UUID." % (given, name, uuid))
+    first = root[0] if len(root) else None
+    name_el = root.find("name")
+    if name_el is None:
+        name_el = lxml_etree().Element("name")
+        if first is not None:
+            first.addprevious(name_el)
+        else:
+            root.append(name_el)
+    name_el.text = name
+    uuid_el = root.find("uuid")
+    if uuid_el is None:
+        uuid_el = lxml_etree().Element("uuid")
+        name_el.addnext(uuid_el)
+    uuid_el.text = uuid
+
+
+def expose_name_to_guest(root, name, old_name=None):
+    """Give the guest its VM name as SMBIOS system product (as OpenStack does), unless the
+    XML brings its own SMBIOS settings. A clone's product entry that still names its source
+    (old_name) is renamed."""
+    product = root.find("sysinfo[@type='smbios']/system/entry[@name='product']")
+    if product is not None:
+        if old_name and product.text == old_name:
+            product.text = name
+        return
+    if root.find("sysinfo") is not None or root.find("os/smbios") is not None:
+        return
+    etree = lxml_etree()
+    os_el = root.find("os")
+    if os_el is None:
+        return
+    sysinfo = etree.Element("sysinfo", type="smbios")
+    system = etree.SubElement(sysinfo, "system")
+    etree.SubElement(system, "entry", name="product").text = name
+    os_el.addprevious(sysinfo)
+    os_el.append(etree.Element("smbios", mode="sysinfo"))
+
+
+def uuid_of(root):
+    return root.findtext("uuid")
+
+
+def set_memory(root, memory_mib):
+    kib = str(memory_mib * 1024)
+    for tag in ("memory", "currentMemory"):
+        el = root.find(tag)
+        if el is None and tag == "currentMemory":
+            continue
+        el = _child(root, tag, before="vcpu")
+        el.text = kib
+        el.set("unit", "KiB")
+
+
+def set_vcpus(root, vcpus):
+    _child(root, "vcpu").text = str(vcpus)
+
+
+def disk_target(bus, index):
+    prefix = DISK_TARGET_PREFIX[bus]
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(ord("a") + rem) + letters
+    return prefix + letters
+
+
+def add_file_disks(root, disks, bus):
+    """disks: list of file paths, system disk first; bus from disk_bus."""
+    etree = lxml_etree()
+    devices = _child(root, "devices")
+    anchor = devices.find("emulator")
+    for index, path in enumerate(disks):
+        disk = etree.Element("disk", type="file", device="disk")
+        etree.SubElement(disk, "driver", name="qemu", type="qcow2", discard="unmap")
+        etree.SubElement(disk, "source", file=path)
+        etree.SubElement(disk, "target", dev=disk_target(bus, index), bus=bus)
+        if anchor is not None:
+            anchor.addnext(disk)
+        else:
+            devices.insert(index, disk)
+        anchor = disk
+    if bus == "scsi" and devices.find("controller[@type='scsi']") is None:
+        controller = etree.Element("controller", type="scsi", model="virtio-scsi")
+        anchor.addnext(controller)
+
+
+def disk_paths(root):
+    """Source files of the owned disks, in target order."""
+    return [d.find("source").get("file") for d in owned_disks(root)
+            if d.find("source") is not None and d.find("source").get("file")]
+
+
+def disk_info(root):
+    info = []
+    for disk in owned_disks(root):
+        source, target = disk.find("source"), disk.find("target")
+        info.append({
+            "path": source.get("file") if source is not None else None,
+            "target": target.get("dev") if target is not None else None,
+            "bus": target.get("bus") if target is not None else None,
+        })
+    return info
+
+
+def assign_macs(root, name):
+    """Every NIC without a MAC gets the stable MAC for its index, so reruns keep it."""
+    etree = lxml_etree()
+    for index, nic in enumerate(root.findall("devices/interface")):
+        mac = nic.find("mac")
+        if mac is None:
+            mac = etree.Element("mac")
+            nic.insert(0, mac)
+        if not mac.get("address"):
+            mac.set("address", spec.stable_mac(name, index))
+
+
+def macs(root):
+    return [m.get("address") for m in root.findall("devices/interface/mac")]
+
+
+def rename_log_files(root, old_name, new_name):
+    """Console/serial log files named after the source VM follow the clone's name, so the two
+    VMs never write into one file."""
+    for el in root.iter("log", "source"):
+        for attr in ("file", "path"):
+            value = el.get(attr)
+            parent = el.getparent()
+            if value and old_name in value and parent is not None and parent.tag in (
+                    "serial", "console", "channel", "parallel"):
+                el.set(attr, value.replace(old_name, new_name))
+
+
+def strip_macs(root):
+    for mac in root.findall("devices/interface/mac"):
+        mac.getparent().remove(mac)
+
+
+def remove_owned_disks(root):
+    for disk in owned_disks(root):
+        disk.getparent().remove(disk)
+    for ctl in root.findall("devices/controller[@model='virtio-scsi']"):
+        ctl.getparent().remove(ctl)
+
+
+def normalize_units(root):
+    """Memory sizes in KiB, as libvirt stores them, so '128 MiB' and '131072 KiB' compare equal."""
+    for tag in MEMORY_ELEMENTS:
+        el = root.find(tag)
+        if el is None or not (el.text or "").strip():
+            continue
+        unit = (el.get("unit") or "KiB").lower()
+        if unit not in UNIT_TO_KIB:
+            raise VmError("Unknown memory unit %r in <%s>." % (el.get("unit"), tag))
+        try:
+            value = int(el.text.strip())
+        except ValueError:
+            raise VmError("Invalid <%s> value %r: give a whole number." % (tag, el.text))
+        el.text = str(int(value * UNIT_TO_KIB[unit]))
+        el.set("unit", "KiB")
+
+
+# ---- our metadata ----------------------------------------------------------------------
+
+def gv_metadata(root):
+    """Our metadata element (or None)."""
+    return root.find("metadata/%svm" % GV)
+
+
+def remove_gv_metadata(root):
+    node = gv_metadata(root)
+    if node is not None:
+        parent = node.getparent()
+        parent.remove(node)
+        if len(parent) == 0 and not (parent.text or "").strip():
+            root.remove(parent)
+
+
+def build_gv_metadata(user_metadata, definition, defined_digest=None):
+    """<gridvirt:vm>: user key/values, the definition we last asked for (for --diff and
+    change detection) and the digest of what libvirt made of it (to notice edits made
+    behind our back)."""
+    etree = lxml_etree()
+    node = etree.Element(GV + "vm", nsmap={GV_PREFIX: GV_NS})
+    for key in sorted(user_metadata):
+        etree.SubElement(node, GV + "meta", name=key).text = user_metadata[key]
+    etree.SubElement(node, GV + "definition").text = definition
+    if defined_digest:
+        etree.SubElement(node, GV + "defined-digest").text = defined_digest
+    return node
+
+
+def set_gv_metadata(root, node):
+    remove_gv_metadata(root)
+    _child(root, "metadata", before="memory").append(node)
+
+
+def read_gv_metadata(root):
+    """-> (user metadata dict, stored definition or None, stored digest or None)."""
+    node = gv_metadata(root)
+    if node is None:
+        return {}, None, None
+    meta = dict((m.get("name"), m.text or "") for m in node.findall(GV + "meta"))
+    return meta, node.findtext(GV + "definition"), node.findtext(GV + "defined-digest")
+
+
+# ---- comparison ------------------------------------------------------------------------
+
+VOLATILE_TAGS = ("alias", "address")
+
+
+def canonical(root):
+    """Stable text of a domain for comparison: our metadata, aliases and device addresses
+    (which libvirt assigns itself) removed, whitespace and attribute order normalized."""
+    etree = lxml_etree()
+    work = copy.deepcopy(root)
+    remove_gv_metadata(work)
+    for tag in VOLATILE_TAGS:
+        for el in list(work.iter(tag)):
+            if el.getparent() is not None and el.getparent().tag != "domain":
+                el.getparent().remove(el)
+    for el in work.iter():
+        if el.text is not None and not el.text.strip():
+            el.text = None
+        elif el.text is not None:
+            el.text = el.text.strip()
+        el.tail = None
+    return etree.tostring(work, method="c14n").decode("utf-8")
+
+
+def digest(root):
+    return hashlib.sha256(canonical(root).encode("utf-8")).hexdigest()
+
+
+def pretty(text):
+    """Indent canonical text for a readable --diff."""
+    if not text:
+        return ""
+    return to_string(parse(text, "stored definition"))
+
+
+def unified_diff(before, after):
+    return "".join(difflib.unified_diff(
+        before.splitlines(True), after.splitlines(True), "before", "after"))

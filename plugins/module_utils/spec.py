@@ -1,0 +1,190 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gridvirt.kvm contributors
+# Apache License 2.0 (see LICENSE)
+"""Validation of names, sizes, dates and option combinations. Pure logic: no I/O.
+
+Everything here runs before the modules touch libvirt, Ceph or Pacemaker, so bad input
+changes nothing.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import re
+import uuid as uuid_lib
+
+from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
+
+# VM names end up in file names, RBD image names, Pacemaker ids and shell-free command
+# arguments; keep them to a set that is safe in all of these (no XML or shell metacharacters).
+VM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+SNAPSHOT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+METADATA_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+POOL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(i?B)?\s*$", re.IGNORECASE)
+SIZE_FACTORS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
+# Larger than any disk a hypervisor of this kind will hold; catches unit mistakes ("2000T").
+MAX_DISK_BYTES = 64 * 1024 ** 4
+MAX_MEMORY_MIB = 16 * 1024 * 1024
+MAX_VCPUS = 4096
+
+# Names derived from a VM name are stable across runs: uuid5 under this namespace.
+GRIDVIRT_UUID_NAMESPACE = uuid_lib.UUID("9b3f4c52-6f1e-5a7b-8c1d-2e4f6a8b0c13")
+
+
+def _check_name(kind, value, regex, rule):
+    if value is None or value == "":
+        raise VmError("The %s must not be empty." % kind)
+    if not isinstance(value, str) or not regex.match(value):
+        raise VmError("Invalid %s %r: %s." % (kind, value, rule))
+    return value
+
+
+def validate_vm_name(name):
+    return _check_name(
+        "VM name", name, VM_NAME_RE,
+        "use 1 to 63 letters, digits, '-' or '_', starting with a letter or digit")
+
+
+def validate_snapshot_name(name):
+    return _check_name(
+        "snapshot name", name, SNAPSHOT_NAME_RE,
+        "use 1 to 128 letters, digits, '-', '_', '.' or ':', starting with a letter or digit")
+
+
+def validate_metadata_key(key):
+    _check_name(
+        "metadata key", key, METADATA_KEY_RE,
+        "use 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit")
+    if key == "xml":
+        raise VmError("The metadata key 'xml' is reserved for the VM definition.")
+    return key
+
+
+def validate_pool_name(name):
+    return _check_name(
+        "storage pool name", name, POOL_NAME_RE,
+        "use 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit")
+
+
+def validate_metadata(metadata):
+    """User metadata: a flat mapping of valid keys to strings."""
+    if metadata is None:
+        return {}
+    result = {}
+    for key, value in metadata.items():
+        validate_metadata_key(key)
+        if isinstance(value, (dict, list)):
+            raise VmError("The value of metadata key %r must be a string, not a %s."
+                          % (key, type(value).__name__))
+        result[key] = "" if value is None else str(value)
+    return result
+
+
+def parse_size(value, what="size"):
+    """'10G', '512MiB', 1048576 -> bytes (binary units)."""
+    if isinstance(value, bool):
+        raise VmError("Invalid %s %r: give a number of bytes or a size like 10G." % (what, value))
+    if isinstance(value, int):
+        size = value
+    else:
+        match = SIZE_RE.match(str(value))
+        if not match:
+            raise VmError("Invalid %s %r: give a number of bytes or a size like 512M or 10G."
+                          % (what, value))
+        size = int(match.group(1)) * SIZE_FACTORS[match.group(2).upper()]
+    if size <= 0:
+        raise VmError("Invalid %s %r: it must be greater than zero." % (what, value))
+    if size > MAX_DISK_BYTES:
+        raise VmError("Invalid %s %r: larger than 64 TiB, check the unit." % (what, value))
+    return size
+
+
+def validate_memory(memory_mib):
+    if memory_mib is None:
+        return None
+    if memory_mib < 16 or memory_mib > MAX_MEMORY_MIB:
+        raise VmError("Invalid memory %s MiB: give a value between 16 MiB and 16 TiB."
+                      % memory_mib)
+    return memory_mib
+
+
+def validate_vcpus(vcpus):
+    if vcpus is None:
+        return None
+    if vcpus < 1 or vcpus > MAX_VCPUS:
+        raise VmError("Invalid vcpus %s: give a value between 1 and %d." % (vcpus, MAX_VCPUS))
+    return vcpus
+
+
+def validate_uuid(value):
+    try:
+        return str(uuid_lib.UUID(value))
+    except (ValueError, TypeError, AttributeError):
+        raise VmError("Invalid UUID %r in the domain XML." % (value,))
+
+
+def stable_uuid(name):
+    """The UUID a VM gets when its XML names none: the same on every run and every host."""
+    return str(uuid_lib.uuid5(GRIDVIRT_UUID_NAMESPACE, name))
+
+
+def stable_mac(name, index):
+    """A MAC derived from the VM name and NIC index, in QEMU's locally administered 52:54:00."""
+    digest = uuid_lib.uuid5(GRIDVIRT_UUID_NAMESPACE, "%s/nic%d" % (name, index)).bytes
+    return "52:54:00:%02x:%02x:%02x" % (digest[0], digest[1], digest[2])
+
+
+def parse_purge_date(purge_date):
+    """SEAPATH's purge_date (one of date+time, iso_8601, posix) -> aware UTC datetime.
+
+    A date/time or ISO 8601 value without a timezone is read as UTC, so the result does not
+    depend on the hypervisor's local timezone.
+    """
+    given = dict((k, v) for k, v in (purge_date or {}).items() if v not in (None, ""))
+    if not given:
+        raise VmError("purge_date needs one of: date (with optional time), iso_8601, posix.")
+    styles = [k for k in ("date", "iso_8601", "posix") if k in given]
+    if len(styles) != 1:
+        raise VmError("purge_date takes exactly one of date, iso_8601 or posix, got: %s."
+                      % ", ".join(sorted(given)))
+    if "time" in given and styles != ["date"]:
+        raise VmError("purge_date.time is only used together with purge_date.date.")
+    style = styles[0]
+    if style == "posix":
+        try:
+            return datetime.datetime.fromtimestamp(float(given["posix"]), _utc())
+        except (ValueError, OverflowError, OSError):
+            raise VmError("Invalid purge_date.posix %r: give seconds since 1970-01-01 UTC."
+                          % (given["posix"],))
+    if style == "iso_8601":
+        text = str(given["iso_8601"]).strip()
+        parsed = _parse_iso(text)
+        if parsed is None:
+            raise VmError("Invalid purge_date.iso_8601 %r: use a form like "
+                          "2026-11-21T08:30:00+01:00." % (text,))
+        return parsed
+    text = "%sT%s" % (str(given["date"]).strip(), str(given.get("time", "00:00:00")).strip())
+    parsed = _parse_iso(text)
+    if parsed is None:
+        raise VmError("Invalid purge_date date %r / time %r: use YYYY-MM-DD and HH:MM[:SS]."
+                      % (given["date"], given.get("time")))
+    return parsed
+
+
+def _utc():
+    return datetime.timezone.utc
+
+
+def _parse_iso(text):
+    if text.endswith("Z") or text.endswith("z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=_utc())
+    return parsed
