@@ -43,6 +43,7 @@ class StandaloneVm(object):
         self.changes = []
         self.diffs = []
         self.result = {}
+        self.predicted_restart = False  # check mode: a running VM's definition would change
 
     # ---- entry point ------------------------------------------------------------------
 
@@ -104,6 +105,8 @@ class StandaloneVm(object):
         else:
             dom = self.update_existing(name, dom)
         self.ensure_autostart(dom)
+        if state in ("present", "running"):
+            self.apply_restart(dom)
         self.ensure_power(dom, state)
         self.report_vm(name, dom)
 
@@ -117,7 +120,16 @@ class StandaloneVm(object):
             name=name, status=self.hv.status(dom), uuid=dx.uuid_of(root),
             disks=dx.disk_info(root), macs=dx.macs(root), autostart=self.hv.autostart(dom),
             metadata=meta)
-        self.result.setdefault("restart_required", False)
+        self.result["restart_required"] = self.predicted_restart or self.restart_pending(dom)
+
+    def restart_pending(self, dom):
+        """The running guest started from another definition than the one now stored: the
+        live XML carries the definition it started with, in our metadata."""
+        if not self.hv.is_active(dom):
+            return False
+        live = dx.read_gv_metadata(self.hv.xml_root(dom, inactive=False))[1]
+        stored = dx.read_gv_metadata(self.hv.xml_root(dom))[1]
+        return bool(live and stored) and live != stored
 
     # create ---------------------------------------------------------------------------
 
@@ -266,16 +278,14 @@ class StandaloneVm(object):
             self._changed("redefined VM %s" % name + (" (edited outside Ansible)" if drifted
                                                        else ""))
             self._add_diff(name, before, new_definition)
-            self.result["restart_required"] = self.hv.is_active(dom)
+            self.predicted_restart = self.check and self.hv.is_active(dom)
         if new_meta != meta:
             self._changed("metadata of VM %s" % name)
             self._add_meta_diff(name, meta, new_meta)
         if self.check:
             return dom
         self._create_added_disks(name, current, desired)
-        dom = self._define_recorded(desired, new_meta)
-        self._apply_restart(dom)
-        return dom
+        return self._define_recorded(desired, new_meta)
 
     def _desired_for_existing(self, name, current, stored):
         """The definition asked for now, keeping the VM's UUID and disks."""
@@ -322,12 +332,17 @@ class StandaloneVm(object):
         for offset, source in enumerate(plan):
             self._make_volume(pool, name, have + offset, source)
 
-    def _apply_restart(self, dom):
-        if self.p.get("apply") == "restart" and self.result.get("restart_required"):
+    def apply_restart(self, dom):
+        """apply: restart -- restart a running VM whose definition is newer than it."""
+        if self.p.get("apply") != "restart" or dom is None:
+            return
+        if not (self.predicted_restart or self.restart_pending(dom)):
+            return
+        self._changed("restarted VM %s to apply its new definition" % self.p["name"])
+        self.predicted_restart = False
+        if not self.check:
             self.hv.stop(dom, self.p["stop_timeout"], force=self.p.get("force"))
             self.hv.start(dom)
-            self.result["restart_required"] = False
-            self._changed("restarted VM %s to apply its new definition" % dom.name())
 
     def replace_disks(self, name, dom, current, meta):
         """force: import the new system image beside the old disk, and swap only once it is

@@ -1,0 +1,203 @@
+"""Helpers for integration tests against the lab's real daemons (started by `make lab-up`).
+
+Modules run through ansible itself (ad-hoc, the `tree` callback writes each result as JSON),
+so every test exercises the same path a playbook does.
+"""
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+
+import libvirt
+from lxml import etree
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+IMAGES = os.path.join(REPO, ".lab", "images")
+GUEST_IMAGE = os.path.join(IMAGES, "guest.qcow2")
+GUEST_RAW = os.path.join(IMAGES, "guest.raw")
+POOL_DIR = "/var/lib/libvirt/images"
+SERIAL_LOG = "/var/log/libvirt/qemu/%s-serial.log"
+URI = "qemu:///system"
+BOOT_RE = re.compile(r"gridvirt-guest: booted name=(\S*) uuid=(\S*) boot=(\d+) disks=(\S*)")
+HOST = "lab-hv1"
+
+
+def ansible_env():
+    env = dict(os.environ)
+    env["ANSIBLE_CONFIG"] = os.path.join(REPO, "ansible.cfg")
+    env["ANSIBLE_LOAD_CALLBACK_PLUGINS"] = "1"
+    env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.builtin.tree"
+    env["ANSIBLE_NOCOLOR"] = "1"
+    return env
+
+
+def run_module(args, module="gridvirt.kvm.standalone_vm", check=False, diff=False):
+    """Run one module task through ansible; returns its result dict."""
+    with tempfile.TemporaryDirectory() as tree:
+        env = ansible_env()
+        env["ANSIBLE_CALLBACK_TREE_DIR"] = tree
+        cmd = ["ansible", HOST, "-m", module, "-a", json.dumps(args)]
+        if check:
+            cmd.append("--check")
+        if diff:
+            cmd.append("--diff")
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=900)
+        path = os.path.join(tree, HOST)
+        if not os.path.exists(path):
+            raise AssertionError("ansible wrote no result:\n%s\n%s" % (proc.stdout, proc.stderr))
+        with open(path) as handle:
+            result = json.load(handle)
+        result["_stdout"] = proc.stdout
+        return result
+
+
+def conn():
+    return libvirt.open(URI)
+
+
+def domain_names():
+    c = conn()
+    try:
+        return sorted(d.name() for d in c.listAllDomains())
+    finally:
+        c.close()
+
+
+def domain_xml(name, inactive=True):
+    c = conn()
+    try:
+        flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
+        return etree.fromstring(c.lookupByName(name).XMLDesc(flags).encode())
+    finally:
+        c.close()
+
+
+def domain_state(name):
+    c = conn()
+    try:
+        return c.lookupByName(name).state()[0]
+    finally:
+        c.close()
+
+
+def pool_files():
+    return sorted(os.listdir(POOL_DIR)) if os.path.isdir(POOL_DIR) else []
+
+
+def fingerprint():
+    """Everything a module call could change on the hypervisor."""
+    c = conn()
+    try:
+        doms = {}
+        for d in c.listAllDomains():
+            doms[d.name()] = (d.isActive(), d.autostart(),
+                              d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE),
+                              sorted(s.getName() for s in d.listAllSnapshots()))
+        pools = sorted(c.listStoragePools() + c.listDefinedStoragePools())
+    finally:
+        c.close()
+    files = {}
+    for f in pool_files():
+        st = os.stat(os.path.join(POOL_DIR, f))
+        files[f] = st.st_size
+    return {"domains": doms, "pools": pools, "files": files}
+
+
+def backing_file(path):
+    out = subprocess.run(["qemu-img", "info", "-U", "--output=json", path],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out).get("backing-filename")
+
+
+class Console(object):
+    """The guest's serial console, as logged by virtlogd."""
+
+    def __init__(self, name):
+        self.path = SERIAL_LOG % name
+        self.offset = self._size()
+
+    def _size(self):
+        return os.path.getsize(self.path) if os.path.exists(self.path) else 0
+
+    def mark(self):
+        """Only lines printed after this call count for the next wait."""
+        self.offset = self._size()
+
+    def text(self):
+        if not os.path.exists(self.path):
+            return ""
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            return handle.read().decode("utf-8", "replace")
+
+    def wait_for(self, pattern, timeout=120):
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = regex.search(self.text())
+            if match:
+                return match
+            time.sleep(0.2)
+        raise AssertionError("no %r on the console of %s within %ss; it shows:\n%s"
+                             % (pattern, self.path, timeout, self.text()[-2000:]))
+
+    def wait_boot(self, timeout=120):
+        """-> dict(name, uuid, boot, disks) of the next boot marker."""
+        match = self.wait_for(BOOT_RE.pattern, timeout)
+        # The guest prints a tick once it is up: ACPI is then handled, a stop is graceful.
+        self.wait_for(r"alive tick=1 ", timeout)
+        return {"name": match.group(1), "uuid": match.group(2), "boot": int(match.group(3)),
+                "disks": match.group(4).split(",")}
+
+
+def guest_xml(name, memory_mib=128, nics=1, extra_devices=None):
+    """Domain XML for the lab's test guest (TCG, serial console logged to a file)."""
+    root = etree.Element("domain", type="qemu")
+    etree.SubElement(root, "memory", unit="MiB").text = str(memory_mib)
+    etree.SubElement(root, "vcpu").text = "1"
+    os_el = etree.SubElement(root, "os")
+    etree.SubElement(os_el, "type", arch="x86_64", machine="pc").text = "hvm"
+    etree.SubElement(os_el, "boot", dev="hd")
+    features = etree.SubElement(root, "features")
+    etree.SubElement(features, "acpi")
+    etree.SubElement(root, "on_poweroff").text = "destroy"
+    devices = etree.SubElement(root, "devices")
+    for _ in range(nics):
+        nic = etree.SubElement(devices, "interface", type="user")
+        etree.SubElement(nic, "model", type="virtio")
+    serial = etree.SubElement(devices, "serial", type="pty")
+    etree.SubElement(serial, "log", file=SERIAL_LOG % name, append="on")
+    etree.SubElement(devices, "console", type="pty")
+    for dev in extra_devices or []:
+        devices.append(dev)
+    return etree.tostring(root, encoding="unicode")
+
+
+def remove_everything(prefix):
+    """Test cleanup: destroy and undefine every lab domain with the prefix, drop their files."""
+    c = conn()
+    try:
+        for d in c.listAllDomains():
+            if d.name().startswith(prefix):
+                if d.isActive():
+                    d.destroy()
+                d.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+                                | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+    finally:
+        c.close()
+    for f in pool_files():
+        if f.startswith(prefix + "") and "." in f:
+            os.unlink(os.path.join(POOL_DIR, f))
+    for f in os.listdir(os.path.dirname(SERIAL_LOG)):
+        if f.startswith(prefix) and f.endswith("-serial.log"):
+            os.unlink(os.path.join(os.path.dirname(SERIAL_LOG), f))
+    c = conn()
+    try:
+        c.storagePoolLookupByName("default").refresh(0)
+    except libvirt.libvirtError:
+        pass
+    finally:
+        c.close()
