@@ -1,0 +1,160 @@
+"""Bad input: each case fails with one clear sentence and changes nothing on the hypervisor."""
+import os
+import random
+import subprocess
+
+import pytest
+
+import lab
+
+PREFIX = "itb"
+VM = PREFIX + "vm1"
+GOOD_XML = lab.guest_xml(VM)
+NETWORK_XML = "<network><name>x</name></network>"
+DISK_XML = GOOD_XML.replace(
+    "<devices>", "<devices><disk type='file' device='disk'><source file='/tmp/x.qcow2'/>"
+    "<target dev='vda' bus='virtio'/></disk>")
+ENTITY_XML = ("<!DOCTYPE domain [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>"
+              "<domain type='qemu'><name>&x;</name></domain>")
+
+
+def create(**extra):
+    args = {"name": VM, "state": "present", "xml": GOOD_XML, "system_image": lab.GUEST_IMAGE}
+    args.update(extra)
+    return args
+
+
+# (case id, module arguments, expected part of the message)
+CASES = [
+    ("empty name", create(name=""), "VM name must not be empty"),
+    ("shell metacharacters", create(name="vm;rm -rf"), "Invalid VM name"),
+    ("xml metacharacters", create(name="vm<a>"), "Invalid VM name"),
+    ("name too long", create(name="v" * 64), "Invalid VM name"),
+    ("name with a dot", create(name="vm.disk0"), "Invalid VM name"),
+    ("malformed xml", create(xml="<domain><name>x</domain>"), "not well-formed XML"),
+    ("not a domain", create(xml=NETWORK_XML), "must be a libvirt <domain> document"),
+    ("xml with its own disk", create(xml=DISK_XML), "must not contain disk devices"),
+    ("doctype with entity", create(xml=ENTITY_XML), "must not contain a DOCTYPE"),
+    ("empty xml", create(xml="  "), "is empty"),
+    ("missing image", create(system_image="/nonexistent/disk.qcow2"), "does not exist"),
+    ("image is a directory", create(system_image="/tmp"), "does not exist"),
+    ("relative image path", create(system_image="disk.qcow2"), "must be an absolute path"),
+    ("create without image", create(system_image=None), "give both xml and system_image"),
+    ("unknown pool", create(pool="nosuchpool"), "storage pool nosuchpool does not exist"),
+    ("bad pool name", create(pool="a/b"), "Invalid storage pool name"),
+    ("negative disk size", create(additional_disks=["-1G"]), "Invalid additional disk size"),
+    ("absurd disk size", create(additional_disks=["100000T"]), "larger than 64 TiB"),
+    ("zero disk size", create(additional_disks=[0]), "greater than zero"),
+    ("disk dict with both keys", create(additional_disks=[{"image": "/tmp/a", "size": "1G"}]),
+     "exactly one of image or size"),
+    ("memory too small", create(memory=1), "Invalid memory"),
+    ("no vcpus", create(vcpus=0), "Invalid vcpus"),
+    ("reserved metadata key", create(metadata={"xml": "x"}), "reserved"),
+    ("metadata key with space", create(metadata={"a b": "x"}), "Invalid metadata key"),
+    ("nested metadata value", create(metadata={"a": {"b": 1}}), "must be a string"),
+    ("bad xml uuid", create(xml=GOOD_XML.replace("<vcpu>", "<uuid>zz</uuid><vcpu>")),
+     "Invalid UUID"),
+    ("state and command", {"name": VM, "state": "present", "command": "status"},
+     "mutually exclusive"),
+    ("neither state nor command", {"name": VM}, "one of the following is required"),
+    ("purge number and date", {"name": VM, "command": "purge_image", "purge_number": 1,
+                               "purge_date": {"posix": 1}}, "mutually exclusive"),
+    ("bad purge date", {"name": VM, "command": "purge_image",
+                        "purge_date": {"date": "21/11/2026"}}, "Invalid purge_date"),
+    ("time without date", {"name": VM, "command": "purge_image",
+                           "purge_date": {"time": "10:00", "posix": 5}}, "only used together"),
+    ("clone without source", {"name": VM, "command": "clone"}, "src_name is required"),
+    ("clone of a missing VM", {"name": VM, "command": "clone", "src_name": "itbnothere"},
+     "does not exist"),
+    ("bad snapshot name", {"name": VM, "command": "create_snapshot", "snapshot_name": "a b"},
+     "Invalid snapshot name"),
+    ("start a missing VM", {"name": VM, "command": "start"}, "does not exist"),
+    ("get_metadata without key", {"name": VM, "command": "get_metadata"},
+     "metadata_name is required"),
+    ("negative stop timeout", create(stop_timeout=-1), "stop_timeout must be zero or more"),
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def clean_lab():
+    lab.remove_everything(PREFIX)
+    yield
+    lab.remove_everything(PREFIX)
+
+
+def test_the_table_is_large_enough():
+    assert len(CASES) >= 15
+
+
+@pytest.mark.parametrize("args,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_fails_cleanly_and_changes_nothing(args, expected):
+    args = dict((k, v) for k, v in args.items() if v is not None)
+    before = lab.fingerprint()
+    result = lab.run_module(args)
+    assert result.get("failed") is True, result
+    assert expected in result["msg"], result["msg"]
+    assert "Traceback" not in result["msg"] and "exception" not in result
+    assert lab.fingerprint() == before
+
+
+@pytest.fixture(scope="module")
+def existing_vm():
+    result = lab.run_module(create(state="running"))
+    assert result["changed"] is True
+    lab.Console(VM).wait_boot()
+    return result
+
+
+def test_unknown_snapshot_on_an_existing_vm(existing_vm):
+    before = lab.fingerprint()
+    result = lab.run_module({"name": VM, "command": "rollback_snapshot",
+                             "snapshot_name": "nosuch"})
+    assert result["failed"] is True
+    assert result["msg"] == "VM %s has no snapshot nosuch." % VM
+    assert lab.fingerprint() == before
+
+
+def test_unknown_metadata_key_on_an_existing_vm(existing_vm):
+    result = lab.run_module({"name": VM, "command": "get_metadata", "metadata_name": "nope"})
+    assert result["failed"] is True and "has no metadata key nope" in result["msg"]
+
+
+def test_xml_rejected_by_libvirt_changes_nothing(existing_vm):
+    before = lab.fingerprint()
+    bad = GOOD_XML.replace("<vcpu>1</vcpu>", "<vcpu>1</vcpu><bogus/>")
+    result = lab.run_module(create(name=PREFIX + "vm2", xml=bad))
+    assert result["failed"] is True and "libvirt refused" in result["msg"], result["msg"]
+    assert lab.fingerprint() == before, "a failed create must remove what it created"
+
+
+def corrupt_image(path):
+    """A compressed qcow2 whose headers are sound but whose data half-way is garbage:
+    qemu-img info accepts it, the import fails part-way through with an I/O error."""
+    subprocess.run(["qemu-img", "convert", "-c", "-O", "qcow2", lab.GUEST_RAW, str(path)],
+                   check=True)
+    size = os.path.getsize(str(path))
+    with open(str(path), "r+b") as handle:
+        handle.seek(size // 2)
+        handle.write(random.Random(7).randbytes(256 * 1024))
+
+
+def test_forced_reimport_that_fails_leaves_the_vm_running(existing_vm, tmp_path):
+    """Fault: the new image is corrupt and the import fails mid-way; the old VM is untouched."""
+    corrupt = tmp_path / "corrupt.qcow2"
+    corrupt_image(corrupt)
+    before = lab.fingerprint()
+    console = lab.Console(VM)
+    result = lab.run_module(create(state="running", system_image=str(corrupt), force=True))
+    assert result["failed"] is True and "Importing" in result["msg"], result["msg"]
+    assert lab.fingerprint() == before
+    assert "alive" in console.wait_for(r"alive tick=\d+").group(0)
+
+
+def test_forced_reimport_swaps_the_disk(existing_vm):
+    console = lab.Console(VM)
+    old_disk = existing_vm["disks"][0]["path"]
+    result = lab.run_module(create(state="running", force=True))
+    assert result["changed"] is True
+    new_disk = result["disks"][0]["path"]
+    assert new_disk != old_disk and not os.path.exists(old_disk)
+    assert console.wait_boot()["boot"] == 1  # a fresh copy of the image
