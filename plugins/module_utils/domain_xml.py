@@ -72,13 +72,21 @@ def owned_disks(root):
     return [d for d in root.findall("devices/disk") if d.get("device", "disk") in ("disk", "lun")]
 
 
+def _describe_disk(disk):
+    source, target = disk.find("source"), disk.find("target")
+    for el, attrs in ((source, ("file", "dev", "name", "volume")), (target, ("dev",))):
+        for attr in attrs:
+            if el is not None and el.get(attr):
+                return el.get(attr)
+    return "a disk"
+
+
 def reject_owned_disks(root):
     disks = owned_disks(root)
     if disks:
-        targets = ", ".join(d.findtext("source[@file]") or (d.find("target") is not None
-                            and d.find("target").get("dev")) or "?" for d in disks)
         raise VmError("The xml option must not contain disk devices (found: %s): the module "
-                      "creates them from system_image and additional_disks." % targets)
+                      "creates them from system_image and additional_disks."
+                      % ", ".join(_describe_disk(d) for d in disks))
 
 
 def _child(parent, tag, before=None):
