@@ -83,6 +83,9 @@ class Hypervisor(object):
                 return None
             raise VmError("Cannot look up VM %s: %s." % (name, exc.get_error_message()))
 
+    def hostname(self):
+        return self.conn.getHostname()
+
     def domains(self):
         return self.conn.listAllDomains()
 

@@ -119,7 +119,7 @@ class StandaloneVm(object):
         self.result.update(
             name=name, status=self.hv.status(dom), uuid=dx.uuid_of(root),
             disks=dx.disk_info(root), macs=dx.macs(root), autostart=self.hv.autostart(dom),
-            metadata=meta)
+            metadata=meta, node=self.hv.hostname())
         self.result["restart_required"] = self.predicted_restart or self.restart_pending(dom)
 
     def restart_pending(self, dom):
@@ -457,7 +457,8 @@ class StandaloneVm(object):
     def cmd_list_vms(self):
         vms = []
         for dom in sorted(self.hv.domains(), key=lambda d: d.name()):
-            vms.append({"name": dom.name(), "status": self.hv.status(dom)})
+            vms.append({"name": dom.name(), "status": self.hv.status(dom),
+                        "node": self.hv.hostname()})
         self.result["list_vms"] = [vm["name"] for vm in vms]
         self.result["vms"] = vms
 

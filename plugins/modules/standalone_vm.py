@@ -270,6 +270,11 @@ status:
   type: str
   sample: Started
   choices: [Undefined, Stopped, Started, Paused, Stopping, Failed, Unknown]
+node:
+  description: Host name of the hypervisor the VM is defined on.
+  returned: when the VM exists
+  type: str
+  sample: hv1
 uuid:
   description: UUID of the VM.
   returned: when the VM exists
@@ -333,6 +338,9 @@ vms:
       type: str
     status:
       description: VM status.
+      type: str
+    node:
+      description: Host name of the hypervisor.
       type: str
 list_snapshot:
   description: Snapshot names, oldest first (SEAPATH's return value name).

@@ -1,0 +1,88 @@
+# gridvirt.kvm: every entry point. `make demo` sets up everything on a fresh machine and
+# deploys the example VMs on the local lab; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+REPO      := $(CURDIR)
+VENV      := $(REPO)/.venv
+BIN       := $(VENV)/bin
+# ansible-core >= 2.20 needs Python >= 3.12 on the controller.
+PYTHON    ?= $(firstword $(wildcard /root/.pyenv/versions/3.12*/bin/python3) $(shell command -v python3.12 python3.13 2>/dev/null) python3)
+IMAGES    := $(REPO)/.lab/images
+GUEST     := $(IMAGES)/guest.qcow2
+LINK      := $(REPO)/.build/ansible_collections/gridvirt/kvm
+SANITY_DIR := $(REPO)/.build/sanity/ansible_collections/gridvirt/kvm
+# Every Python ansible-test may target that is installed here (pyenv).
+SANITY_PYTHONS ?= $(shell for v in 3.9 3.10 3.11 3.12 3.13; do ls -d /root/.pyenv/versions/$$v.* >/dev/null 2>&1 && echo $$v; done)
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(REPO)/ansible.cfg
+
+.PHONY: help packages venv links image lab-up lab-down lab-status demo test sanity unit \
+        integration molecule bench clean
+
+help:
+	@echo "make demo        fresh machine -> packages, venv, lab up, example VMs deployed, status"
+	@echo "make test        every test: sanity, molecule, unit + integration on the lab"
+	@echo "make lab-up      start the lab (libvirtd + virtlogd), build the test guest image"
+	@echo "make lab-down    stop every lab daemon by PID"
+	@echo "make sanity      ansible-test sanity on every installed Python"
+	@echo "make unit | integration | molecule | bench"
+
+packages:
+	@lab/install-packages.sh
+
+$(BIN)/ansible: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: packages $(BIN)/ansible
+
+links:
+	@mkdir -p $(dir $(LINK))
+	@[ -L $(LINK) ] || ln -s ../../.. $(LINK)
+
+$(GUEST): lab/guest/init lab/guest/build-image.sh
+	lab/guest/build-image.sh $(GUEST)
+
+image: packages $(GUEST)
+
+lab-up: packages image links
+	lab/lab.sh up
+
+lab-down:
+	lab/lab.sh down
+
+lab-status:
+	lab/lab.sh status
+
+demo: venv lab-up
+	ansible-playbook playbooks/deploy_vms_standalone.yaml
+	ansible-playbook playbooks/vm_status.yaml
+
+sanity: venv
+	rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
+	git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ $(SANITY_DIR)/
+	cd $(SANITY_DIR) && for py in $(SANITY_PYTHONS); do \
+	    PATH=/root/.pyenv/versions/$$(ls /root/.pyenv/versions | grep "^$$py\." | tail -n1)/bin:$$PATH \
+	    ansible-test sanity --venv --python $$py --color no || exit 1; done
+
+unit: venv links
+	python -m pytest tests/unit
+
+integration: venv lab-up
+	python -m pytest tests/integration
+
+molecule: venv lab-up
+	cd extensions && molecule test --all
+
+# Sanity and molecule first; pytest last so its summary closes the run.
+test: venv lab-up sanity molecule
+	python -m pytest tests/unit tests/integration
+
+bench: venv lab-up
+	python benchmarks/run.py
+
+clean: lab-down
+	rm -rf .build .lab tests/output benchmarks/results

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Debian packages the lab and the tests need (hypervisor side and test tools). Idempotent:
+# apt runs only when something is missing.
+set -euo pipefail
+PACKAGES=(
+    libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils qemu-block-extra
+    python3-libvirt python3-lxml libvirt-dev pkg-config gcc
+    busybox-static cpio syslinux syslinux-common mtools dosfstools fdisk openssl
+    rsync git make
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}" >/dev/null
