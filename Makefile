@@ -11,7 +11,8 @@ PYTHON    ?= $(firstword $(wildcard /root/.pyenv/versions/3.12*/bin/python3) $(s
 IMAGES    := $(REPO)/.lab/images
 GUEST     := $(IMAGES)/guest.qcow2
 LINK      := $(REPO)/.build/ansible_collections/gridvirt/kvm
-SANITY_DIR := $(REPO)/.build/sanity/ansible_collections/gridvirt/kvm
+# Outside the checkout: inside it, git (which ansible-test asks) ignores .build/.
+SANITY_DIR := $(or $(TMPDIR),/tmp)/gridvirt-kvm-sanity/ansible_collections/gridvirt/kvm
 # Every Python ansible-test may target that is installed here (pyenv).
 SANITY_PYTHONS ?= $(shell for v in 3.9 3.10 3.11 3.12 3.13; do ls -d /root/.pyenv/versions/$$v.* >/dev/null 2>&1 && echo $$v; done)
 export PATH := $(BIN):$(PATH)
@@ -61,7 +62,12 @@ demo: venv lab-up
 	ansible-playbook playbooks/deploy_vms_standalone.yaml
 	ansible-playbook playbooks/vm_status.yaml
 
+# ansible-test bootstraps pip in its venvs with a script from a host outside the registries;
+# it reads it from its cache first, where we put an equivalent that uses ensurepip + PyPI.
 sanity: venv
+	mkdir -p ~/.ansible/test/cache
+	pip_version=$$($(BIN)/python -c "import ansible_test._internal.python_requirements as r; print(r.get_venv_packages(type('P', (), {'version': ''})())['pip'])") && \
+	    cp tests/sanity/get_pip_offline.py ~/.ansible/test/cache/get_pip_$${pip_version//./_}.py
 	rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
 	git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ $(SANITY_DIR)/
 	cd $(SANITY_DIR) && for py in $(SANITY_PYTHONS); do \

@@ -50,6 +50,7 @@ build_initramfs() {
     kver=$(ls "$work/kpkg/lib/modules")
     mkdir -p "$root"/{bin,dev,proc,sys,etc,lib/modules}
     cp /bin/busybox "$root/bin/busybox"
+    ln -s busybox "$root/bin/sh"
     cp "$HERE/init" "$root/init"
     chmod +x "$root/init"
     for m in $MODULES; do

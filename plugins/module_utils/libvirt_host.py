@@ -370,23 +370,19 @@ class Hypervisor(object):
     def delete_snapshot(self, dom, name):
         dom.snapshotLookupByName(name, 0).delete(0)
 
-    def freeze_disks(self, dom, disks, suffix):
+    def freeze_disks(self, dom, moves, suffix):
         """Redirect the VM's writes to new overlays (external disk-only snapshot, atomic for
         all disks, live or not) so its current disk files become read-only bases that linked
-        clones can share. -> {old path: new path}."""
+        clones can share. moves: [(target dev, new overlay path)]."""
         etree = deps.lxml_etree()
         root = etree.Element("domainsnapshot")
         etree.SubElement(root, "name").text = "gridvirt-freeze-%s" % suffix
         etree.SubElement(root, "memory", snapshot="no")
         disks_el = etree.SubElement(root, "disks")
-        moved = {}
-        for disk in disks:
-            base, _ext = os.path.splitext(disk["path"])
-            new_path = "%s.%s.qcow2" % (base, suffix)
-            el = etree.SubElement(disks_el, "disk", name=disk["target"], snapshot="external")
+        for target, new_path in moves:
+            el = etree.SubElement(disks_el, "disk", name=target, snapshot="external")
             etree.SubElement(el, "driver", type="qcow2")
             etree.SubElement(el, "source", file=new_path)
-            moved[disk["path"]] = new_path
         lv = _lv()
         flags = (lv.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | lv.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
                  | lv.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA)
@@ -395,4 +391,3 @@ class Hypervisor(object):
         except lv.libvirtError as exc:
             raise VmError("Cannot freeze the disks of VM %s for a linked clone: %s."
                           % (dom.name(), exc.get_error_message()))
-        return moved

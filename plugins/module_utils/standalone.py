@@ -275,8 +275,8 @@ class StandaloneVm(object):
         if not (definition_changed or new_meta != meta):
             return dom
         if definition_changed:
-            self._changed("redefined VM %s" % name + (" (edited outside Ansible)" if drifted
-                                                       else ""))
+            suffix = " (edited outside Ansible)" if drifted else ""
+            self._changed("redefined VM %s%s" % (name, suffix))
             self._add_diff(name, before, new_definition)
             self.predicted_restart = self.check and self.hv.is_active(dom)
         if new_meta != meta:
@@ -353,15 +353,14 @@ class StandaloneVm(object):
         if self.check:
             return dom
         old_system = dx.disk_paths(current)[0]
-        stamp = datetime.datetime.now().strftime("%Y%m%d%H%M%S%f")
-        new_system = self.hv.import_image(pool, "%s.disk0.%s.qcow2" % (name, stamp),
+        new_system = self.hv.import_image(pool, "%s.disk0.%s.qcow2" % (name, _stamp()),
                                           self.p["system_image"])
         was_active = self.hv.is_active(dom)
         try:
             if was_active:
                 self.hv.stop(dom, self.p["stop_timeout"])
-            for snap_name, _ in reversed(self.hv.snapshots(dom)):
-                self.hv.delete_snapshot(dom, snap_name)
+            for snap in reversed(self.hv.snapshots(dom)):
+                self.hv.delete_snapshot(dom, snap[0])
             desired = self._desired_for_existing(name, current, dx.read_gv_metadata(current)[1])
             disk = dx.owned_disks(desired)[0]
             disk.find("source").set("file", new_system)
@@ -487,11 +486,11 @@ class StandaloneVm(object):
     def _make_clone(self, name, src_name, src):
         full = bool(self.p.get("full"))
         src_root = self.hv.xml_root(src)
-        src_meta, src_stored, _ = dx.read_gv_metadata(src_root)
+        src_meta, src_stored = dx.read_gv_metadata(src_root)[:2]
         if not full and self.hv.snapshots(src):
             raise VmError("VM %s has snapshots (%s): a linked clone would freeze them into a "
                           "base shared with the clone. Remove them, or use full: true."
-                          % (src_name, ", ".join(s for s, _ in self.hv.snapshots(src))))
+                          % (src_name, ", ".join(snap[0] for snap in self.hv.snapshots(src))))
         desired = self._clone_definition(name, src_name, src_root, src_stored)
         src_disks = dx.disk_info(src_root)
         bus = src_disks[0]["bus"] if src_disks else "virtio"
@@ -553,8 +552,11 @@ class StandaloneVm(object):
     def _overlay_disks(self, pool, src, src_name, src_disks, paths):
         """Linked clone: the source's current disks become read-only bases (its writes go to
         new overlays from now on); the clone gets its own overlays on the same bases."""
-        stamp = datetime.datetime.now().strftime("%Y%m%d%H%M%S%f")
-        moved = self.hv.freeze_disks(src, src_disks, stamp)
+        stamp = _stamp()
+        moved = dict((disk["path"], os.path.join(os.path.dirname(disk["path"]), "%s.disk%d.%s.qcow2"
+                                                  % (src_name, index, stamp)))
+                     for index, disk in enumerate(src_disks))
+        self.hv.freeze_disks(src, [(d["target"], moved[d["path"]]) for d in src_disks], stamp)
         self._rerecord_after_freeze(src, moved)
         pool.refresh(0)
         created = []
@@ -567,7 +569,7 @@ class StandaloneVm(object):
         """The source's disks moved to new overlays: record that in its stored definition so
         its next run does not see a change it did not ask for."""
         root = self.hv.xml_root(src)
-        meta, stored, _ = dx.read_gv_metadata(root)
+        meta, stored = dx.read_gv_metadata(root)[:2]
         if stored is None:
             return
         desired = dx.parse_domain(stored, "stored definition")
@@ -618,9 +620,8 @@ class StandaloneVm(object):
     def cmd_list_snapshots(self):
         dom = self._existing()
         snaps = self.hv.snapshots(dom)
-        self.result["list_snapshot"] = [s for s, _ in snaps]
-        self.result["snapshots"] = [
-            {"name": s, "created": _iso(t)} for s, t in snaps]
+        self.result["list_snapshot"] = [snap[0] for snap in snaps]
+        self.result["snapshots"] = [{"name": snap[0], "created": _iso(snap[1])} for snap in snaps]
 
     def cmd_purge_image(self):
         dom = self._existing()
@@ -652,7 +653,7 @@ class StandaloneVm(object):
     def cmd_set_metadata(self):
         dom = self._existing()
         root = self.hv.xml_root(dom)
-        meta, stored, _ = dx.read_gv_metadata(root)
+        meta, stored = dx.read_gv_metadata(root)[:2]
         wanted = dict(meta)
         wanted.update(spec.validate_metadata(self.p.get("metadata")))
         if wanted != meta:
@@ -678,6 +679,11 @@ class StandaloneVm(object):
             "before": text(before), "after": text(after)})
 
 
+def _stamp():
+    """Suffix of volumes that replace others: unique, and sorts by time."""
+    return datetime.datetime.now().strftime("%Y%m%d%H%M%S%f")
+
+
 def _iso(seconds):
     return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat()
 
@@ -692,13 +698,13 @@ def snapshots_to_purge(snapshots, params):
     if params.get("purge_number") is not None:
         if params["purge_number"] < 0:
             raise VmError("purge_number must be zero or more.")
-        return [s for s, _ in snapshots[:params["purge_number"]]]
+        return [snap[0] for snap in snapshots[:params["purge_number"]]]
     if params.get("purge_keep") is not None:
         if params["purge_keep"] < 0:
             raise VmError("purge_keep must be zero or more.")
         keep = params["purge_keep"]
-        return [s for s, _ in (snapshots[:-keep] if keep else snapshots)]
+        return [snap[0] for snap in (snapshots[:-keep] if keep else snapshots)]
     if params.get("purge_date") is not None:
         limit = spec.parse_purge_date(params["purge_date"]).timestamp()
-        return [s for s, t in snapshots if t < limit]
-    return [s for s, _ in snapshots]
+        return [snap[0] for snap in snapshots if snap[1] < limit]
+    return [snap[0] for snap in snapshots]

@@ -1,7 +1,9 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, gridvirt.kvm contributors
-# Apache License 2.0 (see LICENSE)
+# Licensed under the Apache License 2.0 (see LICENSE), or at your option under the
+# GNU General Public License version 3 or later (see https://www.gnu.org/licenses/gpl-3.0.txt).
+# SPDX-License-Identifier: Apache-2.0 OR GPL-3.0-or-later
 
 from __future__ import absolute_import, division, print_function
 
@@ -28,14 +30,17 @@ description:
   - One mutating run per VM at a time on a hypervisor (a lock file per VM that the kernel
     releases if the run dies).
 author:
-  - gridvirt.kvm contributors
+  - gridvirt.kvm contributors (@gridvirt)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - gridvirt.kvm.libvirt
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: posix
 options:
   name:
     description:
@@ -159,7 +164,7 @@ options:
     description:
       - With O(command=clone), copy the disks (an independent VM, time proportional to the
         data) instead of the default linked clone.
-      - A linked clone is O(1). The source's current disks become read-only bases shared with
+      - A linked clone takes constant time. The source's current disks become read-only bases shared with
         the clone, and the source writes to new overlays from then on; its data does not
         change. It needs a source without snapshots.
       - A running source is paused during a full copy, so that all its disks are copied at one
@@ -245,7 +250,7 @@ EXAMPLES = r"""
     command: purge_image
     purge_keep: 3
 
-- name: Linked clone (O(1)), not started
+- name: Linked clone (constant time), not started
   gridvirt.kvm.standalone_vm:
     name: web2
     command: clone

@@ -44,7 +44,7 @@ def run_module(args, module="gridvirt.kvm.standalone_vm", check=False, diff=Fals
         if diff:
             cmd.append("--diff")
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
-                              timeout=900)
+                              timeout=900, check=False)
         path = os.path.join(tree, HOST)
         if not os.path.exists(path):
             raise AssertionError("ansible wrote no result:\n%s\n%s" % (proc.stdout, proc.stderr))
@@ -167,7 +167,7 @@ def guest_xml(name, memory_mib=128, nics=1, extra_devices=None):
     etree.SubElement(features, "acpi")
     etree.SubElement(root, "on_poweroff").text = "destroy"
     devices = etree.SubElement(root, "devices")
-    for _ in range(nics):
+    for _index in range(nics):
         nic = etree.SubElement(devices, "interface", type="user")
         etree.SubElement(nic, "model", type="virtio")
     serial = etree.SubElement(devices, "serial", type="pty")
