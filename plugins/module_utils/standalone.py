@@ -553,9 +553,10 @@ class StandaloneVm(object):
         """Linked clone: the source's current disks become read-only bases (its writes go to
         new overlays from now on); the clone gets its own overlays on the same bases."""
         stamp = _stamp()
-        moved = dict((disk["path"], os.path.join(os.path.dirname(disk["path"]), "%s.disk%d.%s.qcow2"
-                                                  % (src_name, index, stamp)))
-                     for index, disk in enumerate(src_disks))
+        moved = {}
+        for index, disk in enumerate(src_disks):
+            overlay = "%s.disk%d.%s.qcow2" % (src_name, index, stamp)
+            moved[disk["path"]] = os.path.join(os.path.dirname(disk["path"]), overlay)
         self.hv.freeze_disks(src, [(d["target"], moved[d["path"]]) for d in src_disks], stamp)
         self._rerecord_after_freeze(src, moved)
         pool.refresh(0)
