@@ -51,6 +51,7 @@ def run_module(args, module="gridvirt.kvm.standalone_vm", check=False, diff=Fals
         with open(path) as handle:
             result = json.load(handle)
         result["_stdout"] = proc.stdout
+        result["_stderr"] = proc.stderr  # ansible prints module warnings there
         # The tree callback leaves out "failed"; ansible's exit code tells it.
         result.setdefault("failed", proc.returncode != 0)
         return result

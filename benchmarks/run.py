@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Benchmarks of gridvirt.kvm on the local lab, figures side by side from one run.
+
+  * linked vs full clone time (standalone_vm) for a 100 MiB and a 2 GiB source disk,
+    filled with data so that a copy costs what copying a real disk costs;
+  * the cost of a no-op rerun of a standalone_vm task per VM, against an
+    ansible.builtin.ping task per VM on the same host.
+
+Every figure is the median of several runs of the real module through ansible-playbook.
+These are measurements, not assertions. Results: benchmarks/results/<time>.json and
+benchmarks/results/latest.md (printed too).
+"""
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+import lab  # noqa: E402  (the integration tests' lab helpers: XML of the test guest)
+
+RESULTS = os.path.join(REPO, "benchmarks", "results")
+IMAGES = os.path.join(REPO, ".lab", "images")
+SIZES = [("100M", "100 MiB"), ("2G", "2 GiB")]
+REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
+NOOP_VMS = int(os.environ.get("BENCH_NOOP_VMS", "10"))
+
+
+def bench_image(size):
+    path = os.path.join(IMAGES, "bench-%s.qcow2" % size)
+    if not os.path.exists(path):
+        subprocess.run([os.path.join(REPO, "lab", "guest", "build-image.sh"), "--size", size,
+                        "--fill", path], check=True)
+    return path
+
+
+def playbook(tasks, hosts="hypervisors"):
+    """Run a one-play playbook; -> seconds of the whole ansible-playbook run."""
+    play = [{"name": "bench", "hosts": hosts, "gather_facts": False, "tasks": tasks}]
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", dir=REPO, delete=False) as handle:
+        json.dump(play, handle)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"))
+    try:
+        start = time.monotonic()
+        proc = subprocess.run(["ansible-playbook", handle.name], cwd=REPO, env=env,
+                              capture_output=True, text=True, check=False)
+        elapsed = time.monotonic() - start
+    finally:
+        os.unlink(handle.name)
+    if proc.returncode != 0:
+        raise SystemExit("benchmark play failed:\n%s\n%s" % (proc.stdout[-3000:], proc.stderr))
+    return elapsed, proc.stdout
+
+
+def vm_task(args):
+    return {"gridvirt.kvm.standalone_vm": args}
+
+
+def clone_times(size):
+    image = bench_image(size)
+    src = "bench-src-%s" % size.lower()
+    lab.remove_everything("bench-")
+    playbook([vm_task({"name": src, "state": "present", "xml": lab.guest_xml(src),
+                       "system_image": image})])
+    figures = {}
+    for kind, full in (("linked", False), ("full", True)):
+        runs = []
+        for attempt in range(REPEAT):
+            clone = "bench-%s-%s-%d" % (kind, size.lower(), attempt)
+            seconds, _out = playbook([vm_task({"name": clone, "command": "clone",
+                                               "src_name": src, "full": full,
+                                               "nostart": True})])
+            runs.append(seconds)
+        figures[kind] = statistics.median(runs)
+    lab.remove_everything("bench-")
+    return figures
+
+
+def noop_rerun_cost():
+    """Per-VM cost from the slope between 1 and NOOP_VMS items, so that ansible-playbook's
+    start-up (the same for both) cancels out."""
+    image = lab.GUEST_IMAGE
+    lab.remove_everything("bench-")
+    names = ["bench-noop-%d" % i for i in range(NOOP_VMS)]
+    items = [{"name": n, "state": "present", "xml": lab.guest_xml(n), "system_image": image}
+             for n in names]
+
+    def loop_task(module_args, count):
+        task = dict(module_args)
+        task["loop"] = items[:count]
+        return task
+
+    vm = {"gridvirt.kvm.standalone_vm": {"name": "{{ item.name }}", "state": "present",
+                                         "xml": "{{ item.xml }}",
+                                         "system_image": "{{ item.system_image }}"}}
+    ping = {"ansible.builtin.ping": {}}
+    playbook([loop_task(vm, NOOP_VMS)])  # create them once
+    result = {}
+    for label, task in (("standalone_vm no-op", vm), ("ping", ping)):
+        one = statistics.median(playbook([loop_task(task, 1)])[0] for _ in range(REPEAT))
+        many = statistics.median(playbook([loop_task(task, NOOP_VMS)])[0]
+                                 for _ in range(REPEAT))
+        result[label] = {"per_vm": (many - one) / (NOOP_VMS - 1), "total_%d" % NOOP_VMS: many}
+    _secs, out = playbook([loop_task(vm, NOOP_VMS)])
+    result["noop_rerun_changed"] = "changed=0" not in out
+    lab.remove_everything("bench-")
+    return result
+
+
+def report(figures):
+    lines = ["# gridvirt.kvm benchmarks (%s)" % figures["time"], "",
+             "Machine: %s cores; guests under TCG; medians of %d runs; times of whole "
+             "ansible-playbook runs (s)." % (os.cpu_count(), REPEAT), "",
+             "## Clone (standalone_vm)", "",
+             "| source disk | linked | full | full / linked |", "|---|---|---|---|"]
+    for _size, label in SIZES:
+        clone = figures["clone"][label]
+        lines.append("| %s | %.2f | %.2f | %.1fx |" % (
+            label, clone["linked"], clone["full"], clone["full"] / clone["linked"]))
+    small, big = (figures["clone"][label]["linked"] for _s, label in SIZES)
+    lines += ["", "Linked clone, 2 GiB vs 100 MiB: %.2fx (flat means ~1x)." % (big / small), ""]
+    noop = figures["noop"]
+    vm, ping = noop["standalone_vm no-op"], noop["ping"]
+    lines += ["## No-op rerun per VM (%d VMs)" % NOOP_VMS, "",
+              "| task | per VM (s) | %d VMs, whole play (s) |" % NOOP_VMS, "|---|---|---|",
+              "| standalone_vm, unchanged VM | %.3f | %.2f |" % (vm["per_vm"],
+                                                             vm["total_%d" % NOOP_VMS]),
+              "| ansible.builtin.ping | %.3f | %.2f |" % (ping["per_vm"],
+                                                       ping["total_%d" % NOOP_VMS]),
+              "", "Ratio per VM, standalone_vm no-op / ping: %.2fx. Rerun reported changed: %s."
+              % (vm["per_vm"] / ping["per_vm"], noop["noop_rerun_changed"])]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    os.makedirs(RESULTS, exist_ok=True)
+    figures = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               "clone": {}}
+    for size, label in SIZES:
+        figures["clone"][label] = clone_times(size)
+    figures["noop"] = noop_rerun_cost()
+    stamp = figures["time"].replace(":", "")
+    with open(os.path.join(RESULTS, "%s.json" % stamp), "w") as handle:
+        json.dump(figures, handle, indent=2)
+    text = report(figures)
+    with open(os.path.join(RESULTS, "latest.md"), "w") as handle:
+        handle.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
