@@ -95,9 +95,10 @@ EOS
         local total_mib
         total_mib=$(( $(stat -c %s "$raw") / 1048576 ))
         # Fill the space after the partitions: openssl is far faster than /dev/urandom.
-        openssl enc -aes-128-ctr -nosalt -pass pass:gridvirt -in /dev/zero 2>/dev/null |
-            dd of="$raw" bs=1M seek=$((data_start + 1)) count=$((total_mib - data_start - 1)) \
-                iflag=fullblock conv=notrunc status=none
+        local fill_mib=$((total_mib - data_start - 1))
+        head -c $((fill_mib * 1048576)) /dev/zero |
+            openssl enc -aes-128-ctr -nosalt -pass pass:gridvirt 2>/dev/null |
+            dd of="$raw" bs=1M seek=$((data_start + 1)) iflag=fullblock conv=notrunc status=none
     fi
 }
 
