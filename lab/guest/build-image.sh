@@ -21,6 +21,7 @@ while [ $# -gt 1 ]; do
     esac
 done
 OUT=${1:?usage: build-image.sh [--size SIZE] [--fill] OUT.qcow2}
+mkdir -p "$(dirname "$OUT")"
 OUT_DIR=$(cd "$(dirname "$OUT")" && pwd)
 CACHE=${GUEST_CACHE:-$OUT_DIR/cache}
 MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk

@@ -11,6 +11,7 @@ import tempfile
 import time
 
 import libvirt
+import pytest
 from lxml import etree
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -204,3 +205,14 @@ def remove_everything(prefix):
         pass
     finally:
         c.close()
+
+
+def cleanup_fixture(prefix):
+    """A module-wide autouse fixture removing the test's VMs (names starting with prefix)
+    before and after the module's tests."""
+    @pytest.fixture(scope="module", autouse=True)
+    def clean_lab():
+        remove_everything(prefix)
+        yield
+        remove_everything(prefix)
+    return clean_lab

@@ -75,11 +75,7 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def clean_lab():
-    lab.remove_everything(PREFIX)
-    yield
-    lab.remove_everything(PREFIX)
+clean_lab = lab.cleanup_fixture(PREFIX)
 
 
 def test_the_table_is_large_enough():

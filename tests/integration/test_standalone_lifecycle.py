@@ -25,11 +25,7 @@ def vm_args(name=VM, **extra):
     return args
 
 
-@pytest.fixture(scope="module", autouse=True)
-def clean_lab():
-    lab.remove_everything(PREFIX)
-    yield
-    lab.remove_everything(PREFIX)
+clean_lab = lab.cleanup_fixture(PREFIX)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ edits made behind Ansible's back, and SEAPATH-style create/stop/status verbs."""
 import os
 
 import libvirt
-import pytest
 
 import lab
 
@@ -18,11 +17,7 @@ def args(**extra):
     return base
 
 
-@pytest.fixture(scope="module", autouse=True)
-def clean_lab():
-    lab.remove_everything(PREFIX)
-    yield
-    lab.remove_everything(PREFIX)
+clean_lab = lab.cleanup_fixture(PREFIX)
 
 
 def test_present_defines_without_starting():
