@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmarks of gridvirt.kvm on the local lab, figures side by side from one run.
 
   * linked vs full clone time (standalone_vm) for a 100 MiB and a 2 GiB source disk,
@@ -56,6 +55,11 @@ def playbook(tasks, hosts="hypervisors"):
     return elapsed, proc.stdout
 
 
+def median_seconds(tasks):
+    """Median time of REPEAT runs of a one-play playbook."""
+    return statistics.median(playbook(tasks)[0] for _attempt in range(REPEAT))
+
+
 def vm_task(args):
     return {"gridvirt.kvm.standalone_vm": args}
 
@@ -68,8 +72,7 @@ def clone_times(size):
                        "system_image": image})])
     # A read-only task on the same VM: ansible-playbook start-up and module transfer, which
     # every clone run pays too; subtracted to show the clone's own work.
-    figures = {"baseline": statistics.median(
-        playbook([vm_task({"name": src, "command": "status"})])[0] for _ in range(REPEAT))}
+    figures = {"baseline": median_seconds([vm_task({"name": src, "command": "status"})])}
     for kind, full in (("linked", False), ("full", True)):
         runs = []
         for attempt in range(REPEAT):
@@ -104,9 +107,8 @@ def noop_rerun_cost():
     playbook([loop_task(vm, NOOP_VMS)])  # create them once
     result = {}
     for label, task in (("standalone_vm no-op", vm), ("ping", ping)):
-        one = statistics.median(playbook([loop_task(task, 1)])[0] for _ in range(REPEAT))
-        many = statistics.median(playbook([loop_task(task, NOOP_VMS)])[0]
-                                 for _ in range(REPEAT))
+        one = median_seconds([loop_task(task, 1)])
+        many = median_seconds([loop_task(task, NOOP_VMS)])
         result[label] = {"per_vm": (many - one) / (NOOP_VMS - 1), "total_%d" % NOOP_VMS: many}
     _secs, out = playbook([loop_task(vm, NOOP_VMS)])
     result["noop_rerun_changed"] = "changed=0" not in out
@@ -136,10 +138,10 @@ def report(figures):
     vm, ping = noop["standalone_vm no-op"], noop["ping"]
     lines += ["## No-op rerun per VM (%d VMs)" % NOOP_VMS, "",
               "| task | per VM (s) | %d VMs, whole play (s) |" % NOOP_VMS, "|---|---|---|",
-              "| standalone_vm, unchanged VM | %.3f | %.2f |" % (vm["per_vm"],
-                                                             vm["total_%d" % NOOP_VMS]),
-              "| ansible.builtin.ping | %.3f | %.2f |" % (ping["per_vm"],
-                                                       ping["total_%d" % NOOP_VMS]),
+              "| standalone_vm, unchanged VM | %.3f | %.2f |"
+              % (vm["per_vm"], vm["total_%d" % NOOP_VMS]),
+              "| ansible.builtin.ping | %.3f | %.2f |"
+              % (ping["per_vm"], ping["total_%d" % NOOP_VMS]),
               "", "Ratio per VM, standalone_vm no-op / ping: %.2fx. The rerun reported %s."
               % (vm["per_vm"] / ping["per_vm"],
                  "changes (a defect)" if noop["noop_rerun_changed"] else "changed=0")]

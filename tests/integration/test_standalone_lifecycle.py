@@ -199,7 +199,9 @@ def test_linked_clone_boots_and_source_keeps_its_data(console):
     result = lab.run_module({"name": CLONE, "command": "clone", "src_name": VM,
                              "xml": lab.guest_xml(CLONE)})
     assert result["changed"] is True
-    assert result["uuid"] != lab.run_module({"name": VM, "command": "status"})["uuid"]
+    source = lab.run_module({"name": VM, "command": "status"})
+    assert result["uuid"] != source["uuid"]
+    assert result["macs"] and not set(result["macs"]) & set(source["macs"])
     clone_disk = result["disks"][0]["path"]
     base = lab.backing_file(clone_disk)
     assert base == os.path.join(lab.POOL_DIR, VM + ".disk0.qcow2")

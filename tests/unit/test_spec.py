@@ -77,3 +77,15 @@ def test_purge_date_errors(purge_date, message):
     with pytest.raises(VmError) as err:
         spec.parse_purge_date(purge_date)
     assert message in err.value.msg
+
+
+def test_missing_binding_is_a_sentence_naming_the_package():
+    from ansible_collections.gridvirt.kvm.plugins.module_utils import deps
+    with pytest.raises(VmError) as err:
+        deps.require("libvirt_binding_that_is_not_installed")
+    assert "is missing on the hypervisor" in err.value.msg
+    assert "install" in err.value.msg
+    deps.PACKAGES["gridvirt_fake_mod"] = "python3-fake"
+    with pytest.raises(VmError) as err:
+        deps.require("gridvirt_fake_mod")
+    assert "install python3-fake there" in err.value.msg
