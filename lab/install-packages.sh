@@ -6,7 +6,7 @@ PACKAGES=(
     libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils qemu-block-extra
     python3-libvirt python3-lxml libvirt-dev pkg-config gcc
     busybox-static cpio syslinux syslinux-common mtools dosfstools fdisk openssl
-    rsync git make
+    rsync git make shellcheck
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -4,6 +4,7 @@
 #   lab/lab.sh up   [component...]   start components (default: every enabled one), idempotent
 #   lab/lab.sh down [component...]   stop what the lab started, by PID, in reverse order
 #   lab/lab.sh status                one line per component
+#   lab/lab.sh reset component...    wipe a component's persistent state (Ceph data)
 #
 # Each component is a file lab/components/<name>.sh defining <name>_up, <name>_down and
 # <name>_status. State, PID files and logs live under $LAB_DIR (default .lab/, git-ignored),
@@ -40,8 +41,12 @@ main() {
         for ((i = ${#comps[@]} - 1; i >= 0; i--)); do "${comps[i]}_down"; done ;;
     status)
         for c in "${comps[@]}"; do "${c}_status"; done ;;
+    reset)
+        # Wipe a component's persistent state (its data is lost); it must be named.
+        [ $# -gt 0 ] || die "name the components to reset"
+        for c in "${comps[@]}"; do "${c}_reset"; done ;;
     *)
-        echo "usage: $0 up|down|status [component...]" >&2
+        echo "usage: $0 up|down|status|reset [component...]" >&2
         exit 2 ;;
     esac
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by the lab components (sourced by lab/lab.sh).
 
 log() { printf '[lab %s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -34,11 +35,12 @@ stop_pid() {
 
 # wait_for DESCRIPTION TIMEOUT COMMAND...: poll every 0.2 s until COMMAND succeeds.
 wait_for() {
-    local what=$1 timeout=$2 i
+    local what=$1 timeout=$2 deadline
     shift 2
-    for ((i = 0; i < timeout * 5; i++)); do
+    deadline=$((SECONDS + timeout))
+    while [ "$SECONDS" -lt "$deadline" ]; do
         if "$@" >/dev/null 2>&1; then return 0; fi
         sleep 0.2
     done
-    die "$what not ready after ${timeout}s"
+    "$@" >/dev/null 2>&1 || die "$what not ready after ${timeout}s"
 }

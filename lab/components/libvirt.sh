@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # libvirtd + virtlogd serving qemu:///system. Guests run under TCG (<domain type='qemu'>):
 # /dev/kvm exists here but is software-emulated and crashes guests (see shared lab notes).
 

@@ -24,8 +24,8 @@ OUT=${1:?usage: build-image.sh [--size SIZE] [--fill] OUT.qcow2}
 mkdir -p "$(dirname "$OUT")"
 OUT_DIR=$(cd "$(dirname "$OUT")" && pwd)
 CACHE=${GUEST_CACHE:-$OUT_DIR/cache}
-MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk
-scsi_common scsi_mod sd_mod virtio_scsi button evdev"
+MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk
+    scsi_common scsi_mod sd_mod virtio_scsi button evdev)
 BOOT_MIB=16      # FAT partition: kernel (~8 MiB) + initramfs (~2 MiB)
 START_MIB=1
 
@@ -43,7 +43,8 @@ fetch_kernel() {
         (cd "$CACHE" && apt-get download -q "$pkg" >/dev/null 2>&1)
         rm -f "$meta"
     fi
-    dpkg-deb -x "$(ls "$CACHE"/linux-image-*-cloud-amd64_*.deb | head -n 1)" "$work/kpkg"
+    dpkg-deb -x "$(find "$CACHE" -name 'linux-image-*-cloud-amd64_*.deb' | sort | tail -n 1)" \
+        "$work/kpkg"
 }
 
 build_initramfs() {
@@ -54,12 +55,13 @@ build_initramfs() {
     ln -s busybox "$root/bin/sh"
     cp "$HERE/init" "$root/init"
     chmod +x "$root/init"
-    for m in $MODULES; do
+    for m in "${MODULES[@]}"; do
         path=$(find "$work/kpkg/lib/modules/$kver" -name "$m.ko" | head -n 1)
         [ -n "$path" ] || { echo "module $m not found in the kernel package" >&2; exit 1; }
         cp "$path" "$root/lib/modules/"
     done
-    echo $MODULES >"$root/etc/modules"
+    # One module name per line, in load order.
+    printf '%s\n' "${MODULES[@]}" >"$root/etc/modules"
     (cd "$root" && find . | cpio -o -H newc --quiet | gzip -9) >"$work/initrd.gz"
     cp "$work/kpkg/boot/vmlinuz-$kver" "$work/vmlinuz"
 }
