@@ -19,15 +19,15 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(REPO)/ansible.cfg
 
 .PHONY: help packages venv links image lab-up lab-down lab-status demo test sanity unit \
-        integration molecule bench clean
+        integration hypervisor-tests molecule bench clean
 
 help:
 	@echo "make demo        fresh machine -> packages, venv, lab up, example VMs deployed, status"
 	@echo "make test        every test: sanity, molecule, unit + integration on the lab"
-	@echo "make lab-up      start the lab (libvirtd + virtlogd), build the test guest image"
+	@echo "make lab-up      start the lab (libvirtd + virtlogd, Ceph, Corosync + Pacemaker), build the test guest image"
 	@echo "make lab-down    stop every lab daemon by PID"
 	@echo "make sanity      ansible-test sanity on every installed Python"
-	@echo "make unit | integration | molecule | bench"
+	@echo "make unit | integration | hypervisor-tests | molecule | bench"
 
 packages:
 	@lab/install-packages.sh
@@ -80,11 +80,15 @@ unit: venv links
 integration: venv lab-up
 	python -m pytest tests/integration
 
+# Layers that need the hypervisor's own Python (Debian's rados/rbd bindings are built for it).
+hypervisor-tests: lab-up links
+	/usr/bin/python3 -m pytest tests/hypervisor
+
 molecule: venv lab-up
 	cd extensions && molecule test --all
 
-# Sanity and molecule first; pytest last so its summary closes the run.
-test: venv lab-up sanity molecule
+# Sanity and molecule first; the main pytest run last so its summary closes the run.
+test: venv lab-up sanity molecule hypervisor-tests
 	python -m pytest tests/unit tests/integration
 
 bench: venv lab-up

@@ -17,7 +17,7 @@ export LAB_ROOT REPO_ROOT
 export LAB_DIR=${LAB_DIR:-$REPO_ROOT/.lab}
 export LAB_NODE=${LAB_NODE:-local}
 export NODE_DIR=$LAB_DIR/nodes/$LAB_NODE
-LAB_COMPONENTS_DEFAULT=(libvirt)
+LAB_COMPONENTS_DEFAULT=(libvirt ceph pacemaker)
 read -r -a LAB_COMPONENTS <<<"${LAB_COMPONENTS:-${LAB_COMPONENTS_DEFAULT[*]}}"
 
 # shellcheck source=lab/lib.sh

@@ -1,0 +1,344 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gridvirt.kvm contributors
+# Apache License 2.0 (see LICENSE)
+"""The RBD store: VM disks, registry, metadata, group snapshots, clones, trash and the per-VM
+lease lock, through the rados/rbd Python bindings. Knows nothing of libvirt or Pacemaker.
+
+Data model (compatible with SEAPATH's vm_manager): a VM exists when the RBD group named after
+it exists; its system disk is the image ``system_<vm>``, additional disks ``data_<vm>_<i>``,
+all members of the group; metadata lives on ``system_<vm>``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import calendar
+import json
+import threading
+import time
+import uuid as uuid_lib
+
+from ansible_collections.gridvirt.kvm.plugins.module_utils import deps
+from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
+
+CONNECT_TIMEOUT = 15
+LOCK_NAME = "gridvirt"
+# librados' LIBRADOS_LOCK_FLAG_RENEW; the Python binding does not export it.
+LOCK_FLAG_RENEW = 1
+DEFAULT_LEASE_SECONDS = 60
+
+
+def system_image(vm):
+    return "system_%s" % vm
+
+
+def data_image(vm, index):
+    return "data_%s_%d" % (vm, index)
+
+
+def lock_object(vm):
+    return "gridvirt.lock.%s" % vm
+
+
+class RbdStore(object):
+    """One connection to a pool (and optional namespace)."""
+
+    def __init__(self, conf, user, keyring, pool, namespace, run):
+        self.conf = conf
+        self.user = user
+        self.keyring = keyring
+        self.pool = pool
+        self.namespace = namespace or ""
+        self._run = run
+        self._cluster = None
+        self._ioctx = None
+
+    # ---- connection -------------------------------------------------------------------
+
+    @property
+    def ioctx(self):
+        if self._ioctx is None:
+            self._connect()
+        return self._ioctx
+
+    def _connect(self):
+        rados = deps.require("rados")
+        conf = {"keyring": self.keyring} if self.keyring else {}
+        try:
+            self._cluster = rados.Rados(conffile=self.conf, rados_id=self.user, conf=conf)
+            self._cluster.connect(timeout=CONNECT_TIMEOUT)
+        except rados.Error as exc:
+            raise VmError("Cannot connect to Ceph as client.%s with %s: %s. Check the Ceph "
+                          "configuration and keyring on the hypervisor."
+                          % (self.user, self.conf, exc))
+        try:
+            self._ioctx = self._cluster.open_ioctx(self.pool)
+        except rados.ObjectNotFound:
+            self.close()
+            raise VmError("The Ceph pool %s does not exist." % self.pool)
+        if self.namespace:
+            if not self._rbd().namespace_exists(self._ioctx, self.namespace):
+                self.close()
+                raise VmError("The RBD namespace %s does not exist in pool %s."
+                              % (self.namespace, self.pool))
+            self._ioctx.set_namespace(self.namespace)
+
+    def close(self):
+        if self._ioctx is not None:
+            self._ioctx.close()
+            self._ioctx = None
+        if self._cluster is not None:
+            self._cluster.shutdown()
+            self._cluster = None
+
+    @staticmethod
+    def _rbd():
+        return deps.require("rbd").RBD()
+
+    def monitors(self):
+        """[(host, port)] of the monitors, for network disk definitions."""
+        if self._cluster is None:
+            self._connect()
+        out = self._mon_command({"prefix": "mon dump", "format": "json"})
+        hosts = []
+        for mon in out["mons"]:
+            addrs = mon.get("public_addrs", {}).get("addrvec", [])
+            v1 = [a["addr"] for a in addrs if a.get("type") == "v1"]
+            addr = v1[0] if v1 else mon["addr"].split("/")[0]
+            host, port = addr.rsplit(":", 1)
+            hosts.append((host, port))
+        return hosts
+
+    def _mon_command(self, cmd):
+        ret, out, err = self._cluster.mon_command(json.dumps(cmd), b"")
+        if ret != 0:
+            raise VmError("Ceph refused %s: %s." % (cmd["prefix"], err))
+        return json.loads(out)
+
+    # ---- registry ---------------------------------------------------------------------
+
+    def vm_names(self):
+        return sorted(self._rbd().group_list(self.ioctx))
+
+    def vm_exists(self, vm):
+        return vm in self._rbd().group_list(self.ioctx)
+
+    def image_names(self):
+        return set(self._rbd().list(self.ioctx))
+
+    def image_exists(self, name):
+        return name in self.image_names()
+
+    def images_of(self, vm):
+        """Member images of the VM's group: system first, then data disks by index."""
+        rbd = deps.require("rbd")
+        names = [i["name"] for i in rbd.Group(self.ioctx, vm).list_images()]
+
+        def order(name):
+            if name == system_image(vm):
+                return (0, 0)
+            tail = name.rsplit("_", 1)[-1]
+            return (1, int(tail) if tail.isdigit() else 0)
+        return sorted(names, key=order)
+
+    def create_group(self, vm):
+        self._rbd().group_create(self.ioctx, vm)
+
+    def remove_group(self, vm):
+        rbd = deps.require("rbd")
+        try:
+            self._rbd().group_remove(self.ioctx, vm)
+        except rbd.ObjectNotFound:
+            pass
+
+    def add_to_group(self, vm, image):
+        deps.require("rbd").Group(self.ioctx, vm).add_image(self.ioctx, image)
+
+    def remove_from_group(self, vm, image):
+        deps.require("rbd").Group(self.ioctx, vm).remove_image(self.ioctx, image)
+
+    # ---- images -----------------------------------------------------------------------
+
+    def qemu_target(self, image):
+        """qemu-img's name for an image of this store (rbd: protocol, our user and conf)."""
+        path = "/".join(p for p in (self.pool, self.namespace, image) if p)
+        spec = "rbd:%s:id=%s:conf=%s" % (path, self.user, self.conf)
+        if self.keyring:
+            spec += ":keyring=%s" % self.keyring
+        return spec
+
+    def create_image(self, name, size_bytes):
+        rbd = deps.require("rbd")
+        features = (rbd.RBD_FEATURE_LAYERING | rbd.RBD_FEATURE_EXCLUSIVE_LOCK
+                    | rbd.RBD_FEATURE_OBJECT_MAP | rbd.RBD_FEATURE_FAST_DIFF
+                    | rbd.RBD_FEATURE_DEEP_FLATTEN)
+        try:
+            self._rbd().create(self.ioctx, name, size_bytes, old_format=False,
+                               features=features)
+        except rbd.ImageExists:
+            raise VmError("The RBD image %s already exists in pool %s." % (name, self.pool))
+
+    def import_image(self, name, source, fmt, virtual_size):
+        """Create the image at the source's virtual size and let qemu-img write into it
+        directly (-n: no create, -W: out-of-order parallel writes; zeroes are skipped)."""
+        self.create_image(name, virtual_size)
+        rc, out, err = self._run(["qemu-img", "convert", "-n", "-W", "-f", fmt, "-O", "raw",
+                                  source, self.qemu_target(name)])
+        if rc != 0:
+            self.remove_image(name)
+            raise VmError("Importing %s into RBD failed: %s." % (source, (err or out).strip()))
+
+    def image_size(self, name):
+        with deps.require("rbd").Image(self.ioctx, name, read_only=True) as image:
+            return image.size()
+
+    def remove_image(self, name):
+        rbd = deps.require("rbd")
+        try:
+            self._rbd().remove(self.ioctx, name)
+        except rbd.ImageNotFound:
+            pass
+
+    def trash_image(self, name, delay_seconds):
+        """Move to the RBD trash: recoverable (`rbd trash restore`) until purged."""
+        self._rbd().trash_move(self.ioctx, name, delay_seconds)
+
+    def trash_list(self):
+        return [(entry["name"], entry["id"]) for entry in self._rbd().trash_list(self.ioctx)]
+
+    def purge_trash(self, names):
+        for name, image_id in self.trash_list():
+            if name in names:
+                self._rbd().trash_remove(self.ioctx, image_id, force=True)
+
+    # ---- metadata ---------------------------------------------------------------------
+
+    def metadata(self, image):
+        with deps.require("rbd").Image(self.ioctx, image, read_only=True) as img:
+            return dict(img.metadata_list())
+
+    def set_metadata(self, image, values):
+        with deps.require("rbd").Image(self.ioctx, image) as img:
+            for key in sorted(values):
+                img.metadata_set(key, values[key])
+
+    def remove_metadata(self, image, keys):
+        rbd = deps.require("rbd")
+        with rbd.Image(self.ioctx, image) as img:
+            for key in keys:
+                try:
+                    img.metadata_remove(key)
+                except (KeyError, rbd.ObjectNotFound):
+                    pass  # already gone: removing is idempotent
+
+    # ---- group snapshots ---------------------------------------------------------------
+
+    def group_snapshots(self, vm):
+        """[(name, creation time as epoch seconds)] oldest first. The time is that of the
+        member snapshots (a group snapshot has none of its own)."""
+        rbd = deps.require("rbd")
+        names = [s["name"] for s in rbd.Group(self.ioctx, vm).list_snaps()]
+        times = {}
+        with rbd.Image(self.ioctx, system_image(vm), read_only=True) as img:
+            for snap in img.list_snaps():
+                if snap.get("namespace") != rbd.RBD_SNAP_NAMESPACE_TYPE_GROUP:
+                    continue
+                group = img.snap_get_group_namespace(snap["id"])
+                if group.get("name") == vm:
+                    stamp = img.get_snap_timestamp(snap["id"])
+                    # librbd gives a naive UTC datetime.
+                    times[group["snap_name"]] = calendar.timegm(stamp.timetuple())
+        return sorted(((n, times.get(n, 0)) for n in names), key=lambda s: (s[1], s[0]))
+
+    def create_group_snapshot(self, vm, name):
+        """All disks of the VM at one instant (librbd quiesces writers holding the
+        exclusive lock, so a running guest's disks stay consistent together)."""
+        deps.require("rbd").Group(self.ioctx, vm).create_snap(name)
+
+    def remove_group_snapshot(self, vm, name):
+        deps.require("rbd").Group(self.ioctx, vm).remove_snap(name)
+
+    def rollback_group_snapshot(self, vm, name):
+        deps.require("rbd").Group(self.ioctx, vm).rollback_to_snap(name)
+
+    # ---- clones -------------------------------------------------------------------------
+
+    def snapshot_image(self, image, snap, protect=True):
+        rbd = deps.require("rbd")
+        with rbd.Image(self.ioctx, image) as img:
+            if not img.snap_exists(snap):
+                img.create_snap(snap)
+            if protect and not img.is_protected_snap(snap):
+                img.protect_snap(snap)
+
+    def clone_image(self, parent, snap, child):
+        """Layered clone: constant time, copy-on-write from the protected parent snapshot."""
+        rbd = deps.require("rbd")
+        self._rbd().clone(self.ioctx, parent, snap, self.ioctx, child,
+                          features=rbd.RBD_FEATURE_LAYERING | rbd.RBD_FEATURE_EXCLUSIVE_LOCK)
+
+    def copy_image(self, source, snap, dest):
+        """Full, independent copy of source at snap (or its head)."""
+        rbd = deps.require("rbd")
+        with rbd.Image(self.ioctx, source, snapshot=snap, read_only=True) as img:
+            img.copy(self.ioctx, dest)
+
+    # ---- per-VM lock -------------------------------------------------------------------
+
+    def lease(self, vm, wait_seconds, lease_seconds=DEFAULT_LEASE_SECONDS):
+        return VmLease(self, vm, wait_seconds, lease_seconds)
+
+
+class VmLease(object):
+    """Exclusive RADOS object lock with a lease, renewed while held. A run killed without
+    releasing it blocks the VM for at most one lease."""
+
+    def __init__(self, store, vm, wait_seconds, lease_seconds):
+        self.store = store
+        self.vm = vm
+        self.wait_seconds = wait_seconds
+        self.lease_seconds = lease_seconds
+        self.cookie = uuid_lib.uuid4().hex
+        self._stop = threading.Event()
+        self._renewer = None
+
+    def _lock(self, flags=0):
+        self.store.ioctx.lock_exclusive(lock_object(self.vm), LOCK_NAME, self.cookie,
+                                        "gridvirt.kvm run", self.lease_seconds, flags)
+
+    def __enter__(self):
+        rados = deps.require("rados")
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            try:
+                self._lock()
+                break
+            except (rados.ObjectBusy, rados.ObjectExists):
+                if time.monotonic() >= deadline:
+                    raise VmError("VM %s is busy: another run holds its lock; try again when "
+                                  "it has finished (a lock left by a killed run expires after "
+                                  "%d seconds)." % (self.vm, self.lease_seconds))
+                time.sleep(0.5)
+        self._renewer = threading.Thread(target=self._renew, name="gridvirt-lease")
+        self._renewer.daemon = True
+        self._renewer.start()
+        return self
+
+    def _renew(self):
+        while not self._stop.wait(self.lease_seconds / 3.0):
+            try:
+                self._lock(LOCK_FLAG_RENEW)
+            except Exception:  # a failed renewal surfaces as a lost lock at release
+                return
+
+    def __exit__(self, exc_type, exc, tb):
+        rados = deps.require("rados")
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join()
+        try:
+            self.store.ioctx.unlock(lock_object(self.vm), LOCK_NAME, self.cookie)
+        except rados.ObjectNotFound:
+            pass
+        return False

@@ -1,0 +1,202 @@
+"""The RBD store layer against the lab's real Ceph, under the hypervisor's own Python (the
+Debian rados/rbd bindings exist for it only): `make hypervisor-tests`."""
+import os
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from ansible_collections.gridvirt.kvm.plugins.module_utils import rbd_store
+from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+GUEST_RAW = os.path.join(REPO, ".lab", "images", "guest.raw")
+GUEST_QCOW2 = os.path.join(REPO, ".lab", "images", "guest.qcow2")
+VM = "hvtest1"
+
+
+def run(args, data=None):
+    proc = subprocess.run(args, input=data, capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def new_store(pool="rbd"):
+    return rbd_store.RbdStore("/etc/ceph/ceph.conf", "libvirt",
+                              "/etc/ceph/ceph.client.libvirt.keyring", pool, None, run)
+
+
+def rbd_cli(*args):
+    out = subprocess.run(["rbd", "--id", "libvirt", "--format", "json"] + list(args),
+                         capture_output=True, text=True, check=True).stdout
+    return out
+
+
+def cleanup(store):
+    for vm in [v for v in store.vm_names() if v.startswith("hvtest")]:
+        for snap, _created in store.group_snapshots(vm):
+            store.remove_group_snapshot(vm, snap)
+        for image in store.images_of(vm):
+            store.remove_from_group(vm, image)
+        store.remove_group(vm)
+    for image in sorted(store.image_names(), reverse=True):
+        if "hvtest" in image:
+            store.remove_image(image)
+
+
+@pytest.fixture()
+def store():
+    s = new_store()
+    cleanup(s)
+    yield s
+    cleanup(s)
+    s.close()
+
+
+def read_sector(store, image, sector):
+    """One 512-byte sector of an RBD image, read through qemu's rbd driver."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "sector")
+        # qemu-img dd counts `count` from the start of the input, skipped blocks included.
+        rc, _o, err = run(["qemu-img", "dd", "-f", "raw", "-O", "raw", "bs=512",
+                           "count=%d" % (sector + 1),
+                           "skip=%d" % sector, "if=" + store.qemu_target(image), "of=" + out])
+        assert rc == 0, err
+        with open(out, "rb") as handle:
+            return handle.read()
+
+
+def read_counter(store, image):
+    """The test guest's boot counter (first sector of partition 2, at 17 MiB)."""
+    return read_sector(store, image, 17 * 2048).decode().split("\n")[1]
+
+
+def test_import_group_metadata_and_monitors(store):
+    size = int(subprocess.run(["qemu-img", "info", "--output=json", GUEST_QCOW2],
+                              capture_output=True, text=True, check=True).stdout
+               .split('"virtual-size": ')[1].split(",")[0])
+    store.create_group(VM)
+    store.import_image(rbd_store.system_image(VM), GUEST_QCOW2, "qcow2", size)
+    store.create_image(rbd_store.data_image(VM, 1), 8 * 1024 * 1024)
+    store.add_to_group(VM, rbd_store.system_image(VM))
+    store.add_to_group(VM, rbd_store.data_image(VM, 1))
+    assert store.vm_exists(VM) and VM in store.vm_names()
+    assert store.images_of(VM) == ["system_hvtest1", "data_hvtest1_1"]
+    assert store.image_size("system_hvtest1") == size
+    assert read_counter(store, "system_hvtest1") == "0"
+    # The import is a real copy of the image's bytes (compare with the raw twin).
+    rc, _out, err = run(["qemu-img", "compare", "-f", "raw", "-F", "raw", GUEST_RAW,
+                         store.qemu_target("system_hvtest1")])
+    assert rc == 0, err
+    store.set_metadata("system_hvtest1", {"xml": "<domain/>", "_base_xml": "<domain/>"})
+    assert store.metadata("system_hvtest1") == {"xml": "<domain/>", "_base_xml": "<domain/>"}
+    store.remove_metadata("system_hvtest1", ["_base_xml", "absent"])
+    assert store.metadata("system_hvtest1") == {"xml": "<domain/>"}
+    assert ("127.0.0.1", "6789") in store.monitors()
+
+
+def test_failed_import_leaves_no_image(store, tmp_path):
+    missing = str(tmp_path / "nothere.qcow2")
+    with pytest.raises(VmError) as err:
+        store.import_image("hvtest_bad", missing, "qcow2", 1024 * 1024)
+    assert "Importing" in err.value.msg
+    assert not store.image_exists("hvtest_bad")
+
+
+def test_group_snapshot_rollback_and_timestamps(store):
+    store.create_group(VM)
+    store.create_image("system_hvtest1", os.path.getsize(GUEST_RAW))
+    store.add_to_group(VM, "system_hvtest1")
+    before = time.time()
+    store.create_group_snapshot(VM, "s1")
+    snaps = store.group_snapshots(VM)
+    assert [s[0] for s in snaps] == ["s1"]
+    assert abs(snaps[0][1] - before) < 120
+    rc, _o, err = run(["qemu-img", "convert", "-n", "-O", "raw", GUEST_RAW,
+                       store.qemu_target("system_hvtest1")])
+    assert rc == 0, err
+    assert read_counter_safe(store) == "written"
+    store.rollback_group_snapshot(VM, "s1")
+    assert read_counter_safe(store) == "zero"
+    store.remove_group_snapshot(VM, "s1")
+    assert store.group_snapshots(VM) == []
+
+
+def read_counter_safe(store):
+    return "zero" if not read_sector(store, "system_hvtest1", 0).strip(b"\0") else "written"
+
+
+def test_layered_clone_is_copy_on_write_and_full_copy_independent(store):
+    store.create_image("system_hvtest1", 4 * 1024 * 1024)
+    store.snapshot_image("system_hvtest1", "gv-clone-base")
+    store.clone_image("system_hvtest1", "gv-clone-base", "system_hvtest2")
+    info = rbd_cli("info", "rbd/system_hvtest2")
+    assert '"parent"' in info and "system_hvtest1" in info
+    store.copy_image("system_hvtest1", "gv-clone-base", "system_hvtest3")
+    assert '"parent"' not in rbd_cli("info", "rbd/system_hvtest3")
+    for image in ("system_hvtest2", "system_hvtest3"):
+        store.remove_image(image)
+    rc, _o, _e = run(["rbd", "--id", "libvirt", "snap", "unprotect",
+                      "rbd/system_hvtest1@gv-clone-base"])
+    assert rc == 0
+    rc, _o, _e = run(["rbd", "--id", "libvirt", "snap", "rm", "rbd/system_hvtest1@gv-clone-base"])
+    assert rc == 0
+
+
+def test_trash_keeps_the_image_until_purged(store):
+    store.create_image("data_hvtest1_9", 4 * 1024 * 1024)
+    store.trash_image("data_hvtest1_9", 3600)
+    assert not store.image_exists("data_hvtest1_9")
+    assert "data_hvtest1_9" in [n for n, _i in store.trash_list()]
+    store.purge_trash(["data_hvtest1_9"])
+    assert "data_hvtest1_9" not in [n for n, _i in store.trash_list()]
+
+
+def test_unknown_pool_is_a_sentence():
+    with pytest.raises(VmError) as err:
+        new_store("nosuchpool").vm_names()
+    assert err.value.msg == "The Ceph pool nosuchpool does not exist."
+
+
+def test_lease_excludes_a_second_holder_and_is_renewed(store):
+    other = new_store()
+    try:
+        with store.lease(VM, wait_seconds=1, lease_seconds=3):
+            with pytest.raises(VmError) as err:
+                with other.lease(VM, wait_seconds=1, lease_seconds=3):
+                    pass
+            assert "is busy" in err.value.msg
+            time.sleep(4.5)  # past one lease: only renewal keeps it ours
+            with pytest.raises(VmError):
+                with other.lease(VM, wait_seconds=0, lease_seconds=3):
+                    pass
+        with other.lease(VM, wait_seconds=1, lease_seconds=3):
+            pass
+    finally:
+        other.close()
+
+
+def test_lease_of_a_killed_holder_expires(store):
+    """A holder that dies without releasing (kill -9) blocks the VM for one lease only."""
+    script = ("import sys, time; sys.path.insert(0, %r)\n"
+              "from ansible_collections.gridvirt.kvm.plugins.module_utils import rbd_store\n"
+              "s = rbd_store.RbdStore('/etc/ceph/ceph.conf', 'libvirt', "
+              "'/etc/ceph/ceph.client.libvirt.keyring', 'rbd', None, None)\n"
+              "l = s.lease(%r, 5, 4).__enter__()\nprint('locked', flush=True)\ntime.sleep(600)\n"
+              % (os.path.join(REPO, ".build"), VM))
+    holder = subprocess.Popen(["/usr/bin/python3", "-c", script], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        holder.kill()
+        holder.wait()
+        with pytest.raises(VmError):
+            with store.lease(VM, wait_seconds=0, lease_seconds=4):
+                pass
+        start = time.monotonic()
+        with store.lease(VM, wait_seconds=30, lease_seconds=4):
+            waited = time.monotonic() - start
+        assert waited < 30
+    finally:
+        if holder.poll() is None:
+            holder.kill()
