@@ -49,8 +49,10 @@ $(GUEST): lab/guest/init lab/guest/build-image.sh
 
 image: packages $(GUEST)
 
-lab-up: packages image links
+# The lab's hypervisor is prepared by the collection's own role, as a real one would be.
+lab-up: packages venv image links
 	lab/lab.sh up
+	ansible-playbook playbooks/prepare_hypervisors.yaml
 
 lab-down:
 	lab/lab.sh down

@@ -58,6 +58,11 @@ def run_module(args, module="gridvirt.kvm.standalone_vm", check=False, diff=Fals
         return result
 
 
+def node_name():
+    """This machine's name as Pacemaker knows it."""
+    return os.uname().nodename
+
+
 def conn():
     return libvirt.open(URI)
 

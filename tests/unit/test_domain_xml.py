@@ -131,3 +131,24 @@ def test_clone_rewrites_log_files_and_drops_macs():
 def test_unified_diff_shows_the_changed_line():
     diff = dx.unified_diff("<a>\n<m>1</m>\n</a>\n", "<a>\n<m>2</m>\n</a>\n")
     assert "-<m>1</m>" in diff and "+<m>2</m>" in diff
+
+
+def test_rbd_disks_carry_monitors_secret_and_namespace():
+    root = dx.parse_domain(BASE)
+    ceph = {"pool": "rbd", "namespace": "ns1", "user": "libvirt",
+            "secret_uuid": "5b1a8d2e-3c4f-4e6a-9b7d-1f0e2c3a4b5d",
+            "monitors": [("10.0.0.1", "6789"), ("10.0.0.2", 6789)]}
+    dx.add_rbd_disks(root, ["system_vm1", "data_vm1_1"], "virtio", ceph)
+    disks = root.findall("devices/disk[@type='network']")
+    assert [d.find("source").get("name") for d in disks] == ["rbd/ns1/system_vm1",
+                                                            "rbd/ns1/data_vm1_1"]
+    assert [d.find("target").get("dev") for d in disks] == ["vda", "vdb"]
+    first = disks[0]
+    assert first.find("auth").get("username") == "libvirt"
+    assert first.find("auth/secret").get("uuid") == ceph["secret_uuid"]
+    assert [(h.get("name"), h.get("port")) for h in first.findall("source/host")] == [
+        ("10.0.0.1", "6789"), ("10.0.0.2", "6789")]
+    assert first.find("driver").get("type") == "raw"
+    # They are disks the module owns: a user XML carrying them is refused.
+    with pytest.raises(VmError):
+        dx.reject_owned_disks(root)

@@ -1,0 +1,221 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gridvirt.kvm contributors
+# Apache License 2.0 (see LICENSE)
+"""The Pacemaker layer: the CIB and the cluster status as XML, changes written with cibadmin
+from XML built with lxml, actions through crm_resource. No crmsh, no text scraping, no shell.
+
+The VM resources are primitives ``ocf:gridvirt:VirtualDomain`` whose id is the VM name.
+Constraint ids are deterministic, derived from the VM name and what they express, so a rerun
+finds the constraint it made before.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.gridvirt.kvm.plugins.module_utils import xmlutil
+from ansible_collections.gridvirt.kvm.plugins.module_utils.deps import lxml_etree
+from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
+
+RA_CLASS, RA_PROVIDER, RA_TYPE = "ocf", "gridvirt", "VirtualDomain"
+POLL_SECONDS = 0.5
+# Operation timeouts (seconds) and the monitor interval, as SEAPATH sets them.
+DEFAULT_OPS = {"start": 120, "stop": 30, "monitor": 60, "migrate_from": 60, "migrate_to": 120}
+MONITOR_INTERVAL = 10
+INFINITY = "INFINITY"
+
+
+def _e():
+    return lxml_etree()
+
+
+def _nvpairs(parent, tag, owner_id, values):
+    """<tag id=owner-tag><nvpair id=owner-tag-name name value/>…</tag> (sorted, stable ids)."""
+    block = _e().SubElement(parent, tag, id="%s-%s" % (owner_id, tag))
+    for name in sorted(values):
+        _e().SubElement(block, "nvpair", id="%s-%s-%s" % (owner_id, tag, name), name=name,
+                        value=str(values[name]))
+    return block
+
+
+def build_primitive(vm, params, meta, utilization=None, op_timeouts=None):
+    """The VM's primitive. ``params`` are instance attributes of the resource agent, ``meta``
+    meta attributes (is-managed, target-role, allow-migrate, priority…)."""
+    timeouts = dict(DEFAULT_OPS)
+    timeouts.update(op_timeouts or {})
+    prim = _e().Element("primitive", id=vm, **{"class": RA_CLASS, "provider": RA_PROVIDER,
+                                               "type": RA_TYPE})
+    _nvpairs(prim, "instance_attributes", vm, params)
+    _nvpairs(prim, "meta_attributes", vm, meta)
+    if utilization:
+        _nvpairs(prim, "utilization", vm, utilization)
+    ops = _e().SubElement(prim, "operations")
+    for name in ("start", "stop", "monitor", "migrate_from", "migrate_to"):
+        interval = "%ds" % MONITOR_INTERVAL if name == "monitor" else "0s"
+        _e().SubElement(ops, "op", id="%s-%s-interval-%s" % (vm, name, interval), name=name,
+                        interval=interval, timeout="%ds" % int(timeouts[name]))
+    return prim
+
+
+def location_id(vm, node, kind):
+    return "location-%s-%s-%s" % (vm, kind, node)
+
+
+def build_location(vm, node, score, kind):
+    """kind: 'prefer' (score), 'pin' (INFINITY), 'ban' (-INFINITY)."""
+    return _e().Element("rsc_location", id=location_id(vm, node, kind), rsc=vm, node=node,
+                        score=str(score))
+
+
+def colocation_id(vm, other, strong):
+    return "colocation-%s-%s-%s" % (vm, other, "strong" if strong else "weak")
+
+
+def build_colocation(vm, other, score):
+    strong = score in (INFINITY, "+" + INFINITY, "-" + INFINITY)
+    return _e().Element("rsc_colocation", id=colocation_id(vm, other, strong), rsc=vm,
+                        **{"with-rsc": other, "score": str(score)})
+
+
+def primitive_timeouts(prim):
+    """{op name: seconds} of a primitive element (for bounded waits)."""
+    result = dict(DEFAULT_OPS)
+    for op in prim.findall("operations/op"):
+        result[op.get("name")] = _seconds(op.get("timeout", "20s"))
+    return result
+
+
+def _seconds(value):
+    value = value.strip().lower()
+    factors = (("ms", 0.001), ("min", 60), ("s", 1), ("m", 60), ("h", 3600))
+    for suffix, factor in factors:
+        if value.endswith(suffix):
+            return float(value[:-len(suffix)]) * factor
+    return float(value)
+
+
+def resource_status(resource):
+    """crm_mon <resource> -> (status, node). Status names of DESIGN.md."""
+    nodes = [n.get("name") for n in resource.findall("node")]
+    node = nodes[0] if nodes else None
+    role = resource.get("role", "Stopped")
+    if resource.get("failed") == "true" or role == "Failed":
+        return "Failed", node
+    if resource.get("pending") in ("Starting", "Migrating"):
+        return "Starting", node
+    if role in ("Starting", "Stopping", "Started", "Stopped"):
+        return role, node
+    if role in ("Migrating",):
+        return "Starting", node
+    return ("Started" if resource.get("active") == "true" else "Stopped"), node
+
+
+def failures_by_resource(status_root):
+    """{resource id: [exit reasons of its recorded failed operations]}."""
+    result = {}
+    for failure in status_root.findall("failures/failure"):
+        rsc = failure.get("op_key", "").rsplit("_", 2)[0]
+        reason = failure.get("exitreason") or failure.get("exitstatus") or "failed"
+        result.setdefault(rsc, []).append("%s on %s: %s" % (failure.get("task"),
+                                                             failure.get("node"), reason))
+    return result
+
+
+class Cluster(object):
+    """The local Pacemaker cluster, through its command line tools (XML in, XML out)."""
+
+    def __init__(self, run):
+        self._run = run
+
+    def _cmd(self, args, data=None, what=None):
+        kwargs = {"data": data, "binary_data": False} if data is not None else {}
+        rc, out, err = self._run(args, **kwargs)
+        if rc != 0:
+            raise VmError("Pacemaker refused %s: %s." % (what or " ".join(args[:2]),
+                                                          (err or out).strip() or "rc=%d" % rc))
+        return out
+
+    # ---- reading ----------------------------------------------------------------------
+
+    def cib(self):
+        return xmlutil.parse(self._cmd(["cibadmin", "--query"], what="the CIB query"),
+                             "Pacemaker CIB")
+
+    def status(self):
+        """crm_mon's XML view: {'nodes': {name: {...}}, 'resources': {id: (status, node)}}."""
+        out = self._cmd(["crm_mon", "--output-as=xml", "--one-shot", "--inactive"],
+                        what="the status query")
+        root = xmlutil.parse(out, "Pacemaker status")
+        nodes = {}
+        for node in root.findall("nodes/node"):
+            nodes[node.get("name")] = {
+                "online": node.get("online") == "true",
+                "standby": node.get("standby") == "true",
+                "maintenance": node.get("maintenance") == "true",
+                "type": node.get("type"),
+            }
+        failures = failures_by_resource(root)
+        resources = {}
+        for res in root.iter("resource"):
+            status, node = resource_status(res)
+            # A start that failed everywhere leaves the resource Stopped, not failed: the
+            # recorded failures tell it apart from a resource asked to stop.
+            if status == "Stopped" and failures.get(res.get("id")):
+                status = "Failed"
+            resources[res.get("id")] = (status, node)
+        return {"nodes": nodes, "resources": resources, "failures": failures}
+
+    @staticmethod
+    def primitive(cib, vm):
+        return cib.find("configuration/resources/primitive[@id='%s']" % vm)
+
+    @staticmethod
+    def constraints_of(cib, vm):
+        """Every constraint that names the VM."""
+        found = []
+        for el in cib.find("configuration/constraints"):
+            if vm in (el.get("rsc"), el.get("with-rsc"), el.get("first"), el.get("then")):
+                found.append(el)
+        return found
+
+    # ---- writing ----------------------------------------------------------------------
+
+    def create(self, element, scope):
+        self._cmd(["cibadmin", "--create", "--scope", scope, "--xml-pipe"],
+                  data=xmlutil.to_string(element, pretty=False),
+                  what="creating %s %s" % (element.tag, element.get("id")))
+
+    def replace(self, element, scope):
+        """Replace the element with the same id (its whole subtree)."""
+        self._cmd(["cibadmin", "--replace", "--scope", scope, "--xml-pipe"],
+                  data=xmlutil.to_string(element, pretty=False),
+                  what="replacing %s %s" % (element.tag, element.get("id")))
+
+    def delete(self, tag, element_id):
+        element = _e().Element(tag, id=element_id)
+        self._cmd(["cibadmin", "--delete", "--xml-pipe"],
+                  data=xmlutil.to_string(element, pretty=False),
+                  what="deleting %s %s" % (tag, element_id))
+
+    def set_meta(self, vm, name, value):
+        self._cmd(["crm_resource", "--resource", vm, "--meta", "--set-parameter", name,
+                   "--parameter-value", str(value)], what="setting %s of %s" % (name, vm))
+
+    def cleanup(self, vm):
+        self._cmd(["crm_resource", "--cleanup", "--resource", vm], what="cleaning up %s" % vm)
+
+    # ---- waiting ----------------------------------------------------------------------
+
+    def wait_for(self, vm, wanted, timeout):
+        """Poll the status until the VM's resource is in one of ``wanted`` states (or Failed);
+        -> (status, node). The timeout comes from the resource's operation timeouts."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, node = self.status()["resources"].get(vm, ("Disabled", None))
+            if status in wanted or status == "Failed":
+                return status, node
+            if time.monotonic() >= deadline:
+                return status, node
+            time.sleep(POLL_SECONDS)

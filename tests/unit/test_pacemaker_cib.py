@@ -1,0 +1,107 @@
+"""CIB XML built by the Pacemaker layer, checked by Pacemaker's own tools on an offline CIB
+(CIB_file): cibadmin accepts it and crm_verify finds the configuration valid."""
+import os
+import subprocess
+
+import pytest
+from lxml import etree
+
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
+
+
+@pytest.fixture()
+def offline_cluster(tmp_path):
+    cib = tmp_path / "cib.xml"
+    cib.write_text(subprocess.run(["cibadmin", "--empty"], capture_output=True, text=True,
+                                  check=True).stdout)
+    env = dict(os.environ, CIB_file=str(cib))
+
+    def run(args, data=None, binary_data=False):
+        proc = subprocess.run(args, input=data, capture_output=True, text=True, env=env,
+                              check=False)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    cluster = pcmk.Cluster(run)
+    cluster.create(etree.fromstring(
+        '<cluster_property_set id="opts"><nvpair id="opts-stonith" name="stonith-enabled" '
+        'value="false"/></cluster_property_set>'), "crm_config")
+    cluster.create(etree.fromstring('<node id="1" uname="hv1"/>'), "nodes")
+    cluster.create(etree.fromstring('<node id="2" uname="hv2"/>'), "nodes")
+    return cluster, run
+
+
+def verify(run):
+    rc, out, err = run(["crm_verify", "--live-check", "--verbose"])
+    assert rc == 0, out + err
+
+
+def test_primitive_with_constraints_is_valid(offline_cluster):
+    cluster, run = offline_cluster
+    prim = pcmk.build_primitive(
+        "vm1", {"config": "/var/lib/gridvirt/domains/vm1.xml", "hypervisor": "qemu:///system"},
+        {"is-managed": "false", "target-role": "Started", "allow-migrate": "true"},
+        utilization={"cpu": 2}, op_timeouts={"stop": 45})
+    cluster.create(prim, "resources")
+    cluster.create(pcmk.build_primitive("vm2", {"config": "/x/vm2.xml"}, {}), "resources")
+    cluster.create(pcmk.build_location("vm1", "hv1", 100, "prefer"), "constraints")
+    cluster.create(pcmk.build_location("vm1", "hv2", "-INFINITY", "ban"), "constraints")
+    cluster.create(pcmk.build_colocation("vm1", "vm2", "INFINITY"), "constraints")
+    verify(run)
+    cib = cluster.cib()
+    stored = cluster.primitive(cib, "vm1")
+    assert stored.get("provider") == "gridvirt" and stored.get("type") == "VirtualDomain"
+    assert pcmk.primitive_timeouts(stored)["stop"] == 45
+    assert pcmk.primitive_timeouts(stored)["start"] == 120
+    ids = sorted(c.get("id") for c in cluster.constraints_of(cib, "vm1"))
+    assert ids == ["colocation-vm1-vm2-strong", "location-vm1-ban-hv2",
+                   "location-vm1-prefer-hv1"]
+    # Ids are deterministic: building them again names the same constraints.
+    assert pcmk.build_location("vm1", "hv1", 100, "prefer").get("id") in ids
+
+
+def test_replace_and_delete(offline_cluster):
+    cluster, run = offline_cluster
+    cluster.create(pcmk.build_primitive("vm1", {"config": "/a.xml"}, {}), "resources")
+    cluster.replace(pcmk.build_primitive("vm1", {"config": "/b.xml"}, {"priority": 5}),
+                    "resources")
+    stored = cluster.primitive(cluster.cib(), "vm1")
+    assert stored.find("instance_attributes/nvpair[@name='config']").get("value") == "/b.xml"
+    cluster.delete("primitive", "vm1")
+    assert cluster.primitive(cluster.cib(), "vm1") is None
+    verify(run)
+
+
+def test_refused_change_is_a_sentence(offline_cluster):
+    cluster, _run = offline_cluster
+    cluster.create(pcmk.build_primitive("vm1", {"config": "/a.xml"}, {}), "resources")
+    with pytest.raises(VmError) as err:
+        cluster.create(pcmk.build_primitive("vm1", {"config": "/a.xml"}, {}), "resources")
+    assert err.value.msg.startswith("Pacemaker refused creating primitive vm1")
+
+
+@pytest.mark.parametrize("text,seconds", [("20s", 20), ("2min", 120), ("1m", 60),
+                                          ("500ms", 0.5), ("90", 90), ("1h", 3600)])
+def test_timeouts(text, seconds):
+    assert pcmk._seconds(text) == seconds
+
+
+def test_status_mapping():
+    def res(**attrs):
+        el = etree.Element("resource", **attrs)
+        etree.SubElement(el, "node", name="hv1")
+        return el
+    assert pcmk.resource_status(res(role="Started", active="true")) == ("Started", "hv1")
+    assert pcmk.resource_status(res(role="Stopped", active="false")) == ("Stopped", "hv1")
+    assert pcmk.resource_status(res(role="Started", failed="true")) == ("Failed", "hv1")
+    assert pcmk.resource_status(res(role="Starting")) == ("Starting", "hv1")
+
+
+def test_failures_are_attributed_to_their_resource():
+    root = etree.fromstring(
+        '<pacemaker-result><failures>'
+        '<failure op_key="vm_a-1_start_0" node="hv1" exitreason="no xml" task="start"/>'
+        '<failure op_key="vm2_monitor_10000" node="hv2" exitstatus="not running" '
+        'task="monitor"/></failures></pacemaker-result>')
+    assert pcmk.failures_by_resource(root) == {
+        "vm_a-1": ["start on hv1: no xml"], "vm2": ["monitor on hv2: not running"]}
