@@ -118,8 +118,8 @@ def failures_by_resource(status_root):
     for failure in status_root.findall("failures/failure"):
         rsc = failure.get("op_key", "").rsplit("_", 2)[0]
         reason = failure.get("exitreason") or failure.get("exitstatus") or "failed"
-        result.setdefault(rsc, []).append("%s on %s: %s" % (failure.get("task"),
-                                                             failure.get("node"), reason))
+        text = "%s on %s: %s" % (failure.get("task"), failure.get("node"), reason)
+        result.setdefault(rsc, []).append(text)
     return result
 
 
@@ -133,8 +133,8 @@ class Cluster(object):
         kwargs = {"data": data, "binary_data": False} if data is not None else {}
         rc, out, err = self._run(args, **kwargs)
         if rc != 0:
-            raise VmError("Pacemaker refused %s: %s." % (what or " ".join(args[:2]),
-                                                          (err or out).strip() or "rc=%d" % rc))
+            detail = (err or out).strip() or "rc=%d" % rc
+            raise VmError("Pacemaker refused %s: %s." % (what or " ".join(args[:2]), detail))
         return out
 
     # ---- reading ----------------------------------------------------------------------

@@ -140,8 +140,8 @@ def test_rbd_disks_carry_monitors_secret_and_namespace():
             "monitors": [("10.0.0.1", "6789"), ("10.0.0.2", 6789)]}
     dx.add_rbd_disks(root, ["system_vm1", "data_vm1_1"], "virtio", ceph)
     disks = root.findall("devices/disk[@type='network']")
-    assert [d.find("source").get("name") for d in disks] == ["rbd/ns1/system_vm1",
-                                                            "rbd/ns1/data_vm1_1"]
+    names = [d.find("source").get("name") for d in disks]
+    assert names == ["rbd/ns1/system_vm1", "rbd/ns1/data_vm1_1"]
     assert [d.find("target").get("dev") for d in disks] == ["vda", "vdb"]
     first = disks[0]
     assert first.find("auth").get("username") == "libvirt"
