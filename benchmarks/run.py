@@ -3,7 +3,9 @@
   * linked vs full clone time (standalone_vm) for a 100 MiB and a 2 GiB source disk,
     filled with data so that a copy costs what copying a real disk costs;
   * the cost of a no-op rerun of a standalone_vm task per VM, against an
-    ansible.builtin.ping task per VM on the same host.
+    ansible.builtin.ping task per VM on the same host;
+  * importing an image into RBD: the RBD store's path (qemu-img writing into a pre-created
+    image) against `rbd import` of the raw image and SEAPATH's copy-then-convert.
 
 Every figure is the median of several runs of the real module through ansible-playbook.
 These are measurements, not assertions. Results: benchmarks/results/<time>.json and
@@ -116,6 +118,58 @@ def noop_rerun_cost():
     return result
 
 
+CEPH_ARGS = ["--id", "libvirt", "--conf", "/etc/ceph/ceph.conf"]
+RBD_TARGET = "rbd:rbd/%s:id=libvirt:conf=/etc/ceph/ceph.conf"
+
+
+def timed(commands):
+    """Seconds to run the commands one after the other (each must succeed)."""
+    start = time.monotonic()
+    for cmd in commands:
+        subprocess.run(cmd, check=True, capture_output=True)
+    return time.monotonic() - start
+
+
+def rbd_remove(image):
+    subprocess.run(["rbd"] + CEPH_ARGS + ["rm", "--no-progress", "rbd/" + image],
+                   check=False, capture_output=True)
+
+
+def rbd_import_paths(qcow2, raw, size):
+    """The three ways to put an image into RBD, as command lists (image name -> commands)."""
+    staging = os.path.join(tempfile.gettempdir(), "gridvirt-bench-staging.qcow2")
+    return {
+        # What the RBD store does: create the image, qemu-img writes into it directly.
+        "gridvirt (qemu-img convert -n -W into RBD)": lambda img: [
+            ["rbd"] + CEPH_ARGS + ["create", "--size", "%dB" % size, "rbd/" + img],
+            ["qemu-img", "convert", "-n", "-W", "-f", "qcow2", "-O", "raw", qcow2,
+             RBD_TARGET % img]],
+        "rbd import of the raw image": lambda img: [
+            ["rbd"] + CEPH_ARGS + ["import", "--no-progress", raw, "rbd/" + img]],
+        "SEAPATH (copy to /tmp, qemu-img convert -W)": lambda img: [
+            ["cp", qcow2, staging],
+            ["qemu-img", "convert", "-W", "-f", "qcow2", "-O", "raw", staging,
+             RBD_TARGET % img],
+            ["rm", "-f", staging]],
+    }
+
+
+def rbd_import_throughput(size_label="1G"):
+    qcow2 = bench_image(size_label)
+    raw = qcow2[:-len(".qcow2")] + ".raw"
+    size = os.path.getsize(raw)
+    result = {"size_bytes": size}
+    for label, commands in rbd_import_paths(qcow2, raw, size).items():
+        runs = []
+        for attempt in range(REPEAT):
+            image = "bench_import_%d" % attempt
+            rbd_remove(image)
+            runs.append(timed(commands(image)))
+            rbd_remove(image)
+        result[label] = statistics.median(runs)
+    return result
+
+
 def report(figures):
     lines = ["# gridvirt.kvm benchmarks (%s)" % figures["time"], "",
              "Machine: %s cores; guests under TCG; medians of %d runs; times of whole "
@@ -145,6 +199,15 @@ def report(figures):
               "", "Ratio per VM, standalone_vm no-op / ping: %.2fx. The rerun reported %s."
               % (vm["per_vm"] / ping["per_vm"],
                  "changes (a defect)" if noop["noop_rerun_changed"] else "changed=0")]
+    imports = figures.get("rbd_import")
+    if imports:
+        ours = imports["gridvirt (qemu-img convert -n -W into RBD)"]
+        mib = imports["size_bytes"] / 1048576.0
+        lines += ["", "## Import into RBD (%d MiB image, filled with data)" % mib, "",
+                  "| path | seconds | MiB/s | time / gridvirt's |", "|---|---|---|---|"]
+        for label in sorted(k for k in imports if k != "size_bytes"):
+            lines.append("| %s | %.2f | %.0f | %.2fx |"
+                         % (label, imports[label], mib / imports[label], imports[label] / ours))
     return "\n".join(lines) + "\n"
 
 
@@ -155,6 +218,7 @@ def main():
     for size, label in SIZES:
         figures["clone"][label] = clone_times(size)
     figures["noop"] = noop_rerun_cost()
+    figures["rbd_import"] = rbd_import_throughput()
     stamp = figures["time"].replace(":", "")
     with open(os.path.join(RESULTS, "%s.json" % stamp), "w") as handle:
         json.dump(figures, handle, indent=2)
