@@ -1,0 +1,307 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gridvirt.kvm contributors
+# Apache License 2.0 (see LICENSE)
+"""Orchestration of cluster VMs: disks in Ceph RBD, run by Pacemaker through
+ocf:gridvirt:VirtualDomain. One function per state or command; each reads, compares, acts
+unless in check mode, and reports ``changed``. Nothing here parses module arguments.
+
+The data model is SEAPATH's (see DESIGN.md): group ``<vm>``, images ``system_<vm>`` and
+``data_<vm>_<i>``, metadata on ``system_<vm>`` (``xml``, ``_base_xml``, ``vm_name`` and
+``_<option>`` keys), primitive ``<vm>``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+
+from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
+from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import (
+    RbdStore, data_image, system_image)
+
+LOCK_WAIT_SECONDS = 600
+DOMAIN_DIR = "/var/lib/gridvirt/domains"
+PREFERRED_SCORE = 100
+# Metadata keys owned by the module (user keys may not start with "_" nor be "xml").
+KEY_XML, KEY_BASE_XML, KEY_NAME, KEY_BUS = "xml", "_base_xml", "vm_name", "_disk_bus"
+KEY_PREFERRED, KEY_PINNED = "_preferred_host", "_pinned_host"
+
+
+def validate_user_metadata(metadata):
+    """SEAPATH's rule on top of ours: user keys must not start with '_' (internal keys)."""
+    values = spec.validate_metadata(metadata)
+    for key in values:
+        if key.startswith("_") or key == KEY_NAME:
+            raise VmError("The metadata key %r is reserved for the module." % key)
+    return values
+
+
+class ClusterVm(object):
+    """Runs one request on the cluster. ``run`` is AnsibleModule.run_command."""
+
+    def __init__(self, params, check_mode, run, warn):
+        self.p = params
+        self.check = check_mode
+        self.warn = warn
+        self._run = run
+        self.store = RbdStore(params["ceph_conf"], params["ceph_user"], params.get("keyring"),
+                              params["pool"], params.get("namespace"), run)
+        self.cluster = pcmk.Cluster(run)
+        self.changes = []
+        self.result = {}
+
+    def close(self):
+        self.store.close()
+
+    def _changed(self, what):
+        self.changes.append(what)
+
+    def finish(self):
+        result = dict(self.result)
+        result["changed"] = bool(self.changes)
+        result["changes"] = self.changes
+        return result
+
+    # ---- reading ----------------------------------------------------------------------
+
+    def status_of(self, vm, status=None):
+        """-> (status, node): Undefined (no group), Disabled (no primitive), or the
+        resource's state from crm_mon."""
+        if not self.store.vm_exists(vm):
+            return "Undefined", None
+        status = status or self.cluster.status()
+        return status["resources"].get(vm, ("Disabled", None))
+
+    def list_vms(self):
+        """Every VM with its status and node: one RBD listing, one status read."""
+        status = self.cluster.status()
+        vms = []
+        for vm in self.store.vm_names():
+            state, node = status["resources"].get(vm, ("Disabled", None))
+            vms.append({"name": vm, "status": state, "node": node})
+        self.result["list_vms"] = [vm["name"] for vm in vms]
+        self.result["vms"] = vms
+
+    def report(self, vm):
+        state, node = self.status_of(vm)
+        self.result.update(name=vm, status=state, node=node)
+
+    # ---- create -----------------------------------------------------------------------
+
+    def create(self, vm):
+        """Import the disks, store the definition, add the resource; start unless nostart.
+        A failure removes what this call created, and only that."""
+        p = self.p
+        if self.store.vm_exists(vm):
+            return False
+        if not p.get("xml") or not p.get("system_image"):
+            raise VmError("VM %s does not exist: give both xml and system_image to create it."
+                          % vm)
+        root, base = self._definition(vm, p["xml"])
+        disks = self._disk_plan(vm)
+        metadata = self._metadata(vm, base, p.get("disk_bus") or "virtio")
+        self._check_hosts()
+        self._changed("created VM %s" % vm)
+        if self.check:
+            return True
+        created = {"images": [], "group": False, "primitive": False}
+        try:
+            self._make_disks(vm, disks, created)
+            images = [name for name, _kind, _value in disks]
+            dx.add_rbd_disks(root, images, p.get("disk_bus") or "virtio", self._ceph_access())
+            metadata[KEY_XML] = dx.to_string(root)
+            self._validate(root)
+            self.store.set_metadata(system_image(vm), metadata)
+            self._add_resource(vm, created)
+        except BaseException:
+            self._undo(vm, created)
+            raise
+        return True
+
+    def _definition(self, vm, xml_text):
+        root = dx.parse_domain(xml_text)
+        dx.reject_owned_disks(root)
+        dx.normalize_units(root)
+        base = dx.canonical(root)
+        given = dx.uuid_of(root)
+        dx.set_identity(root, vm, spec.validate_uuid(given) if given else spec.stable_uuid(vm))
+        dx.assign_macs(root, vm)
+        dx.expose_name_to_guest(root, vm)
+        return root, base
+
+    def _disk_plan(self, vm):
+        """[(image name, 'image'|'size', path or bytes)], checked before any change."""
+        image = self.p["system_image"]
+        if not os.path.isabs(image) or not os.path.isfile(image):
+            raise VmError("Disk image %s does not exist on the hypervisor (or is not a file)."
+                          % image)
+        plan = [(system_image(vm), "image", image)]
+        for index, size in enumerate(self.p.get("additional_disks") or [], 1):
+            plan.append((data_image(vm, index), "size",
+                         spec.parse_size(size, "additional disk size")))
+        existing = self.store.image_names()
+        for name, _kind, _value in plan:
+            if name in existing:
+                raise VmError("The RBD image %s already exists but no VM %s owns it: remove "
+                              "it first." % (name, vm))
+        return plan
+
+    def _metadata(self, vm, base, bus):
+        metadata = validate_user_metadata(self.p.get("metadata"))
+        metadata.update({KEY_BASE_XML: base, KEY_NAME: vm, KEY_BUS: bus})
+        if self.p.get("pinned_host"):
+            metadata[KEY_PINNED] = self.p["pinned_host"]
+        elif self.p.get("preferred_host"):
+            metadata[KEY_PREFERRED] = self.p["preferred_host"]
+        return metadata
+
+    def _check_hosts(self):
+        nodes = self.cluster.status()["nodes"]
+        for option in ("preferred_host", "pinned_host"):
+            host = self.p.get(option)
+            if host and host not in nodes:
+                raise VmError("%s %s is not a node of the cluster (nodes: %s)."
+                              % (option, host, ", ".join(sorted(nodes))))
+
+    def _make_disks(self, vm, disks, created):
+        self.store.create_group(vm)
+        created["group"] = True
+        for name, kind, value in disks:
+            if kind == "image":
+                info = self._image_info(value)
+                self.store.import_image(name, value, info["format"], int(info["virtual-size"]))
+            else:
+                self.store.create_image(name, value)
+            created["images"].append(name)
+            self.store.add_to_group(vm, name)
+
+    def _image_info(self, path):
+        rc, out, err = self._run(["qemu-img", "info", "--output=json", path])
+        if rc != 0:
+            raise VmError("Cannot read disk image %s: %s." % (path, (err or out).strip()))
+        info = json.loads(out)
+        if info.get("format") not in ("qcow2", "raw"):
+            raise VmError("Disk image %s is in %s format: give a qcow2 or raw image."
+                          % (path, info.get("format")))
+        return info
+
+    def _ceph_access(self):
+        return {"pool": self.p["pool"], "namespace": self.p.get("namespace"),
+                "user": self.p["ceph_user"], "secret_uuid": self.p["secret_uuid"],
+                "monitors": self.store.monitors()}
+
+    def _validate(self, root):
+        rc, out, err = self._run(["virt-xml-validate", "-", "domain"],
+                                 data=dx.to_string(root), binary_data=False)
+        if rc != 0:
+            lines = [line for line in (err or out).splitlines() if line.strip()]
+            raise VmError("The domain XML does not pass libvirt's schema: %s."
+                          % (lines[0] if lines else "virt-xml-validate failed"))
+
+    def _add_resource(self, vm, created):
+        """Created unmanaged, constrained, then managed: it can never start on a wrong node
+        in between."""
+        params = {"config": "%s/%s.xml" % (DOMAIN_DIR, vm), "hypervisor": "qemu:///system",
+                  "vm_name": vm, "rbd_pool": self.p["pool"], "ceph_user": self.p["ceph_user"],
+                  "ceph_conf": self.p["ceph_conf"], "force_stop": "false"}
+        if self.p.get("namespace"):
+            params["rbd_namespace"] = self.p["namespace"]
+        meta = {"is-managed": "false",
+                "target-role": "Stopped" if self.p.get("nostart") else "Started"}
+        timeouts = {"stop": self.p.get("stop_timeout") or pcmk.DEFAULT_OPS["stop"]}
+        self.cluster.create(pcmk.build_primitive(vm, params, meta, op_timeouts=timeouts),
+                            "resources")
+        created["primitive"] = True
+        for constraint in self._placement(vm):
+            self.cluster.create(constraint, "constraints")
+        self.cluster.set_meta(vm, "is-managed", "true")
+        if not self.p.get("nostart"):
+            self._wait(vm, ("Started",), "start")
+
+    def _placement(self, vm):
+        if self.p.get("pinned_host"):
+            return [pcmk.build_location(vm, self.p["pinned_host"], pcmk.INFINITY, "pin")]
+        if self.p.get("preferred_host"):
+            return [pcmk.build_location(vm, self.p["preferred_host"], PREFERRED_SCORE,
+                                        "prefer")]
+        return []
+
+    def _wait(self, vm, wanted, op):
+        prim = self.cluster.primitive(self.cluster.cib(), vm)
+        timeout = pcmk.primitive_timeouts(prim)[op] + pcmk.MONITOR_INTERVAL
+        state, node = self.cluster.wait_for(vm, wanted, timeout)
+        if state not in wanted:
+            reasons = self.cluster.status()["failures"].get(vm, [])
+            raise VmError("VM %s did not reach %s within %d seconds (it is %s%s)%s."
+                          % (vm, " or ".join(wanted), timeout, state,
+                             " on %s" % node if node else "",
+                             ": " + "; ".join(reasons) if reasons else ""))
+        return state, node
+
+    def _undo(self, vm, created):
+        if created["primitive"]:
+            self._delete_resource(vm)
+        for name in reversed(created["images"]):
+            if self.store.vm_exists(vm):
+                self.store.remove_from_group(vm, name)
+            self.store.remove_image(name)
+        if created["group"]:
+            self.store.remove_group(vm)
+
+    # ---- power ------------------------------------------------------------------------
+
+    def set_power(self, vm, wanted):
+        """wanted: 'Started' or 'Stopped', through the resource's target-role."""
+        state, _node = self.status_of(vm)
+        if state == "Undefined":
+            raise VmError("VM %s does not exist." % vm)
+        if state == "Disabled":
+            raise VmError("VM %s is disabled (not a cluster resource): enable it first." % vm)
+        if state == wanted:
+            return False
+        self._changed("%s VM %s" % ("started" if wanted == "Started" else "stopped", vm))
+        if self.check:
+            return True
+        if state == "Failed":
+            self.cluster.cleanup(vm)
+        self.cluster.set_meta(vm, "target-role", wanted)
+        self._wait(vm, (wanted,), "start" if wanted == "Started" else "stop")
+        return True
+
+    # ---- remove -----------------------------------------------------------------------
+
+    def remove(self, vm, purge=False, trash_delay=0):
+        """Resource and constraints gone, images to the RBD trash (or purged), group gone."""
+        if not self.store.vm_exists(vm):
+            return False
+        self._changed("removed VM %s" % vm)
+        if self.check:
+            return True
+        if self.cluster.primitive(self.cluster.cib(), vm) is not None:
+            self.cluster.set_meta(vm, "target-role", "Stopped")
+            if self.status_of(vm)[0] == "Failed":
+                self.cluster.cleanup(vm)
+            self._wait(vm, ("Stopped",), "stop")
+            self._delete_resource(vm)
+        # Group snapshots pin the members to the group: they go with the VM.
+        for snap in self.store.group_snapshots(vm):
+            self.store.remove_group_snapshot(vm, snap[0])
+        for name in self.store.images_of(vm):
+            self.store.remove_from_group(vm, name)
+            if purge:
+                self.store.remove_image(name)
+            else:
+                self.store.trash_image(name, trash_delay)
+        self.store.remove_group(vm)
+        return True
+
+    def _delete_resource(self, vm):
+        cib = self.cluster.cib()
+        for constraint in self.cluster.constraints_of(cib, vm):
+            self.cluster.delete(constraint.tag, constraint.get("id"))
+        self.cluster.delete("primitive", vm)
