@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import json
 import os
 
@@ -23,6 +24,8 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import (
     RbdStore, data_image, system_image)
+from ansible_collections.gridvirt.kvm.plugins.module_utils.snapshot_policy import (
+    snapshots_to_purge)
 
 LOCK_WAIT_SECONDS = 600
 DOMAIN_DIR = "/var/lib/gridvirt/domains"
@@ -30,6 +33,7 @@ PREFERRED_SCORE = 100
 # Metadata keys owned by the module (user keys may not start with "_" nor be "xml").
 KEY_XML, KEY_BASE_XML, KEY_NAME, KEY_BUS = "xml", "_base_xml", "vm_name", "_disk_bus"
 KEY_PREFERRED, KEY_PINNED = "_preferred_host", "_pinned_host"
+KEY_STOP_TIMEOUT = "_stop_timeout"
 
 
 def validate_user_metadata(metadata):
@@ -39,6 +43,15 @@ def validate_user_metadata(metadata):
         if key.startswith("_") or key == KEY_NAME:
             raise VmError("The metadata key %r is reserved for the module." % key)
     return values
+
+
+def placement(vm, metadata):
+    """Location constraints from the stored intent: pinned wins over preferred."""
+    if metadata.get(KEY_PINNED):
+        return [pcmk.build_location(vm, metadata[KEY_PINNED], pcmk.INFINITY, "pin")]
+    if metadata.get(KEY_PREFERRED):
+        return [pcmk.build_location(vm, metadata[KEY_PREFERRED], PREFERRED_SCORE, "prefer")]
+    return []
 
 
 class ClusterVm(object):
@@ -158,6 +171,8 @@ class ClusterVm(object):
             metadata[KEY_PINNED] = self.p["pinned_host"]
         elif self.p.get("preferred_host"):
             metadata[KEY_PREFERRED] = self.p["preferred_host"]
+        if self.p.get("stop_timeout"):
+            metadata[KEY_STOP_TIMEOUT] = str(self.p["stop_timeout"])
         return metadata
 
     def _check_hosts(self):
@@ -203,33 +218,27 @@ class ClusterVm(object):
             raise VmError("The domain XML does not pass libvirt's schema: %s."
                           % (lines[0] if lines else "virt-xml-validate failed"))
 
-    def _add_resource(self, vm, created):
+    def _add_resource(self, vm, created, nostart=None):
         """Created unmanaged, constrained, then managed: it can never start on a wrong node
-        in between."""
+        in between. Placement and timeouts come from the VM's stored intent (metadata), so
+        an enable after a disable restores them."""
+        metadata = self.store.metadata(system_image(vm))
+        nostart = self.p.get("nostart") if nostart is None else nostart
         params = {"config": "%s/%s.xml" % (DOMAIN_DIR, vm), "hypervisor": "qemu:///system",
                   "vm_name": vm, "rbd_pool": self.p["pool"], "ceph_user": self.p["ceph_user"],
                   "ceph_conf": self.p["ceph_conf"], "force_stop": "false"}
         if self.p.get("namespace"):
             params["rbd_namespace"] = self.p["namespace"]
-        meta = {"is-managed": "false",
-                "target-role": "Stopped" if self.p.get("nostart") else "Started"}
-        timeouts = {"stop": self.p.get("stop_timeout") or pcmk.DEFAULT_OPS["stop"]}
+        meta = {"is-managed": "false", "target-role": "Stopped" if nostart else "Started"}
+        timeouts = {"stop": int(metadata.get(KEY_STOP_TIMEOUT, pcmk.DEFAULT_OPS["stop"]))}
         self.cluster.create(pcmk.build_primitive(vm, params, meta, op_timeouts=timeouts),
                             "resources")
         created["primitive"] = True
-        for constraint in self._placement(vm):
+        for constraint in placement(vm, metadata):
             self.cluster.create(constraint, "constraints")
         self.cluster.set_meta(vm, "is-managed", "true")
-        if not self.p.get("nostart"):
+        if not nostart:
             self._wait(vm, ("Started",), "start")
-
-    def _placement(self, vm):
-        if self.p.get("pinned_host"):
-            return [pcmk.build_location(vm, self.p["pinned_host"], pcmk.INFINITY, "pin")]
-        if self.p.get("preferred_host"):
-            return [pcmk.build_location(vm, self.p["preferred_host"], PREFERRED_SCORE,
-                                        "prefer")]
-        return []
 
     def _wait(self, vm, wanted, op):
         prim = self.cluster.primitive(self.cluster.cib(), vm)
@@ -305,3 +314,138 @@ class ClusterVm(object):
         for constraint in self.cluster.constraints_of(cib, vm):
             self.cluster.delete(constraint.tag, constraint.get("id"))
         self.cluster.delete("primitive", vm)
+
+    # ---- enable / disable ---------------------------------------------------------------
+
+    def _existing(self, vm):
+        if not self.store.vm_exists(vm):
+            raise VmError("VM %s does not exist." % vm)
+
+    def disable(self, vm):
+        """Stop the VM and remove it from Pacemaker; it lives on in RBD with its intent."""
+        self._existing(vm)
+        if self.cluster.primitive(self.cluster.cib(), vm) is None:
+            return False
+        self._changed("disabled VM %s" % vm)
+        if not self.check:
+            self.cluster.set_meta(vm, "target-role", "Stopped")
+            if self.status_of(vm)[0] == "Failed":
+                self.cluster.cleanup(vm)
+            self._wait(vm, ("Stopped",), "stop")
+            self._delete_resource(vm)
+        return True
+
+    def enable(self, vm, nostart=False):
+        """Add the VM back to Pacemaker with its stored placement; start unless nostart."""
+        self._existing(vm)
+        if self.cluster.primitive(self.cluster.cib(), vm) is not None:
+            return False
+        self._changed("enabled VM %s" % vm)
+        if not self.check:
+            created = {"images": [], "group": False, "primitive": False}
+            try:
+                self._add_resource(vm, created, nostart=nostart)
+            except BaseException:
+                if created["primitive"]:
+                    self._delete_resource(vm)
+                raise
+        return True
+
+    # ---- snapshots ----------------------------------------------------------------------
+
+    def _snapshot_names(self, vm):
+        return [snap[0] for snap in self.store.group_snapshots(vm)]
+
+    def list_snapshots(self, vm):
+        self._existing(vm)
+        snaps = self.store.group_snapshots(vm)
+        self.result["list_snapshot"] = [snap[0] for snap in snaps]
+        self.result["snapshots"] = [{"name": snap[0], "created": _iso(snap[1])}
+                                    for snap in snaps]
+        return False
+
+    def create_snapshot(self, vm, name):
+        """A group snapshot: every disk of the VM at one instant."""
+        self._existing(vm)
+        spec.validate_snapshot_name(name)
+        changed = name not in self._snapshot_names(vm)
+        if changed:
+            self._changed("snapshot %s of VM %s" % (name, vm))
+            if not self.check:
+                self.store.create_group_snapshot(vm, name)
+        self.list_snapshots(vm)
+        return changed
+
+    def remove_snapshot(self, vm, name):
+        self._existing(vm)
+        changed = name in self._snapshot_names(vm)
+        if changed:
+            self._changed("removed snapshot %s of VM %s" % (name, vm))
+            if not self.check:
+                self.store.remove_group_snapshot(vm, name)
+        self.list_snapshots(vm)
+        return changed
+
+    def rollback_snapshot(self, vm, name):
+        """Stop the VM through Pacemaker, roll every disk back, restore its previous state.
+        Its constraints are not touched."""
+        self._existing(vm)
+        if name not in self._snapshot_names(vm):
+            raise VmError("VM %s has no snapshot %s." % (vm, name))
+        state = self.status_of(vm)[0]
+        self._changed("rolled VM %s back to snapshot %s" % (vm, name))
+        if self.check:
+            return True
+        if state not in ("Disabled", "Stopped"):
+            self.cluster.set_meta(vm, "target-role", "Stopped")
+            self._wait(vm, ("Stopped",), "stop")
+        self.store.rollback_group_snapshot(vm, name)
+        if state in ("Started", "Starting"):
+            self.cluster.set_meta(vm, "target-role", "Started")
+            self._wait(vm, ("Started",), "start")
+        return True
+
+    def purge_image(self, vm):
+        self._existing(vm)
+        doomed = snapshots_to_purge(self.store.group_snapshots(vm), self.p)
+        if doomed:
+            self._changed("purged snapshots %s of VM %s" % (", ".join(doomed), vm))
+            if not self.check:
+                for snap in doomed:
+                    self.store.remove_group_snapshot(vm, snap)
+        self.result["purged"] = doomed
+        self.list_snapshots(vm)
+        return bool(doomed)
+
+    # ---- metadata -----------------------------------------------------------------------
+
+    def list_metadata(self, vm):
+        """Every key, internal ones included (as SEAPATH lists them)."""
+        self._existing(vm)
+        self.result["list_metadata"] = sorted(self.store.metadata(system_image(vm)))
+        return False
+
+    def get_metadata(self, vm, key):
+        self._existing(vm)
+        values = self.store.metadata(system_image(vm))
+        if key not in values:
+            raise VmError("VM %s has no metadata key %s." % (vm, key))
+        self.result["metadata_value"] = values[key]
+        return False
+
+    def set_metadata(self, vm, values):
+        """Merge user keys (not internal ones) into the VM's metadata."""
+        self._existing(vm)
+        wanted = validate_user_metadata(values)
+        current = self.store.metadata(system_image(vm))
+        changed = dict((k, v) for k, v in wanted.items() if current.get(k) != v)
+        if not changed:
+            return False
+        self._changed("metadata %s of VM %s" % (", ".join(sorted(changed)), vm))
+        if not self.check:
+            self.store.set_metadata(system_image(vm), changed)
+        return True
+
+
+def _iso(seconds):
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat()

@@ -21,6 +21,8 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils.host_lock import VmLocks
 from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import (
     DEFAULT_POOL, Hypervisor)
+from ansible_collections.gridvirt.kvm.plugins.module_utils.snapshot_policy import (
+    snapshots_to_purge)
 
 LOCK_WAIT_SECONDS = 600
 COMMAND_TO_STATE = {"remove": "absent", "start": "running", "stop": "stopped"}
@@ -687,25 +689,3 @@ def _stamp():
 
 def _iso(seconds):
     return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat()
-
-
-def snapshots_to_purge(snapshots, params):
-    """SEAPATH's purge_image: purge_number deletes the N oldest; purge_date deletes those
-    taken before the date; purge_keep keeps the N newest; none of them deletes all.
-    snapshots: [(name, epoch seconds)] oldest first."""
-    given = [k for k in ("purge_number", "purge_date", "purge_keep") if params.get(k) is not None]
-    if len(given) > 1:
-        raise VmError("Give only one of %s." % ", ".join(given))
-    if params.get("purge_number") is not None:
-        if params["purge_number"] < 0:
-            raise VmError("purge_number must be zero or more.")
-        return [snap[0] for snap in snapshots[:params["purge_number"]]]
-    if params.get("purge_keep") is not None:
-        if params["purge_keep"] < 0:
-            raise VmError("purge_keep must be zero or more.")
-        keep = params["purge_keep"]
-        return [snap[0] for snap in (snapshots[:-keep] if keep else snapshots)]
-    if params.get("purge_date") is not None:
-        limit = spec.parse_purge_date(params["purge_date"]).timestamp()
-        return [snap[0] for snap in snapshots if snap[1] < limit]
-    return [snap[0] for snap in snapshots]

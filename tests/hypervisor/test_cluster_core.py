@@ -124,6 +124,67 @@ def test_list_vms_reads_everything_once():
     assert VM in vm.result["list_vms"]
 
 
+def test_disable_enable_keeps_placement():
+    assert call("disable", VM)[0] is True
+    assert request().status_of(VM) == ("Disabled", None)
+    images, _groups, _trash, cib = fingerprint()
+    assert 'id="hvcl1"' not in cib and "location-hvcl1" not in cib and "system_hvcl1" in images
+    assert call("disable", VM)[0] is False
+    console = lab.Console(VM)
+    assert call("enable", VM)[0] is True
+    assert request().status_of(VM) == ("Started", lab.node_name())
+    assert 'id="location-hvcl1-prefer-%s"' % lab.node_name() in fingerprint()[3]
+    assert console.wait_boot()["boot"] == 3
+    assert call("enable", VM)[0] is False
+
+
+def test_group_snapshot_rollback_restores_disks_state_and_constraints():
+    changed, vm = call("create_snapshot", VM, "s1")
+    assert changed is True and vm.result["list_snapshot"] == ["s1"]
+    assert call("create_snapshot", VM, "s1")[0] is False
+    before = fingerprint()
+    assert call("create_snapshot", VM, "s2", check=True)[0] is True
+    assert fingerprint() == before
+    console = lab.Console(VM)
+    call("set_power", VM, "Stopped")
+    call("set_power", VM, "Started")
+    assert console.wait_boot()["boot"] == 4
+    console.mark()
+    with pytest.raises(VmError) as err:
+        call("rollback_snapshot", VM, "nosuch")
+    assert err.value.msg == "VM hvcl1 has no snapshot nosuch."
+    assert call("rollback_snapshot", VM, "s1")[0] is True
+    # The snapshot holds the disk of boot 3: this boot is 4 again, not 5.
+    assert console.wait_boot()["boot"] == 4
+    assert request().status_of(VM) == ("Started", lab.node_name())
+    assert 'id="location-hvcl1-prefer-%s"' % lab.node_name() in fingerprint()[3]
+
+
+def test_purge_and_remove_snapshots():
+    call("create_snapshot", VM, "s2")
+    call("create_snapshot", VM, "s3")
+    changed, vm = call("purge_image", VM, purge_number=1)
+    assert changed is True and vm.result["purged"] == ["s1"]
+    assert vm.result["list_snapshot"] == ["s2", "s3"]
+    changed, vm = call("purge_image", VM, purge_keep=1)
+    assert vm.result["purged"] == ["s2"]
+    assert call("remove_snapshot", VM, "s3")[0] is True
+    assert call("remove_snapshot", VM, "s3")[0] is False
+
+
+def test_metadata_commands():
+    assert call("set_metadata", VM, {"site": "lab"})[0] is True
+    assert call("set_metadata", VM, {"site": "lab"})[0] is False
+    _c, vm = call("get_metadata", VM, "site")
+    assert vm.result["metadata_value"] == "lab"
+    _c, vm = call("list_metadata", VM)
+    assert {"xml", "_base_xml", "vm_name", "_disk_bus", "_preferred_host", "site"} <= set(
+        vm.result["list_metadata"])
+    for bad in ({"_x": "1"}, {"xml": "1"}, {"vm_name": "x"}):
+        with pytest.raises(VmError):
+            call("set_metadata", VM, bad)
+
+
 def test_unknown_host_fails_before_any_change():
     before = fingerprint()
     with pytest.raises(VmError) as err:

@@ -1,7 +1,7 @@
 import pytest
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
-from ansible_collections.gridvirt.kvm.plugins.module_utils.standalone import snapshots_to_purge
+from ansible_collections.gridvirt.kvm.plugins.module_utils.snapshot_policy import snapshots_to_purge
 
 SNAPS = [("s1", 100), ("s2", 200), ("s3", 300), ("s4", 400)]
 
