@@ -160,24 +160,33 @@ def disk_target(bus, index):
     return prefix + letters
 
 
-def add_file_disks(root, disks, bus):
-    """disks: list of file paths, system disk first; bus from disk_bus."""
+def _insert_disks(root, disks, bus):
+    """Put disk elements first among the devices (after <emulator>), in order, with their
+    target names, and the controller a SCSI bus needs."""
     etree = lxml_etree()
     devices = _child(root, "devices")
     anchor = devices.find("emulator")
-    for index, path in enumerate(disks):
-        disk = etree.Element("disk", type="file", device="disk")
-        etree.SubElement(disk, "driver", name="qemu", type="qcow2", discard="unmap")
-        etree.SubElement(disk, "source", file=path)
+    for index, disk in enumerate(disks):
         etree.SubElement(disk, "target", dev=disk_target(bus, index), bus=bus)
         if anchor is not None:
             anchor.addnext(disk)
         else:
             devices.insert(index, disk)
         anchor = disk
-    if bus == "scsi" and devices.find("controller[@type='scsi']") is None:
-        controller = etree.Element("controller", type="scsi", model="virtio-scsi")
-        anchor.addnext(controller)
+    if disks and bus == "scsi" and devices.find("controller[@type='scsi']") is None:
+        anchor.addnext(etree.Element("controller", type="scsi", model="virtio-scsi"))
+
+
+def add_file_disks(root, paths, bus):
+    """qcow2 file disks (pool volumes), system disk first."""
+    etree = lxml_etree()
+    disks = []
+    for path in paths:
+        disk = etree.Element("disk", type="file", device="disk")
+        etree.SubElement(disk, "driver", name="qemu", type="qcow2", discard="unmap")
+        etree.SubElement(disk, "source", file=path)
+        disks.append(disk)
+    _insert_disks(root, disks, bus)
 
 
 def add_rbd_disks(root, images, bus, ceph):
@@ -185,9 +194,8 @@ def add_rbd_disks(root, images, bus, ceph):
     secret_uuid and monitors [(host, port)] -- what QEMU needs to open the images on any
     node of the cluster."""
     etree = lxml_etree()
-    devices = _child(root, "devices")
-    anchor = devices.find("emulator")
-    for index, image in enumerate(images):
+    disks = []
+    for image in images:
         disk = etree.Element("disk", type="network", device="disk")
         etree.SubElement(disk, "driver", name="qemu", type="raw", cache="writeback",
                          discard="unmap")
@@ -197,14 +205,8 @@ def add_rbd_disks(root, images, bus, ceph):
         source = etree.SubElement(disk, "source", protocol="rbd", name=path)
         for host, port in ceph["monitors"]:
             etree.SubElement(source, "host", name=host, port=str(port))
-        etree.SubElement(disk, "target", dev=disk_target(bus, index), bus=bus)
-        if anchor is not None:
-            anchor.addnext(disk)
-        else:
-            devices.insert(index, disk)
-        anchor = disk
-    if bus == "scsi" and devices.find("controller[@type='scsi']") is None:
-        anchor.addnext(etree.Element("controller", type="scsi", model="virtio-scsi"))
+        disks.append(disk)
+    _insert_disks(root, disks, bus)
 
 
 def disk_paths(root):
