@@ -34,6 +34,8 @@ PREFERRED_SCORE = 100
 KEY_XML, KEY_BASE_XML, KEY_NAME, KEY_BUS = "xml", "_base_xml", "vm_name", "_disk_bus"
 KEY_PREFERRED, KEY_PINNED = "_preferred_host", "_pinned_host"
 KEY_STOP_TIMEOUT = "_stop_timeout"
+# JSON {other VM: "strong"|"weak"}: colocation intent, restored by enable.
+KEY_COLOCATION = "_colocated_vms"
 
 
 def validate_user_metadata(metadata):
@@ -52,6 +54,25 @@ def placement(vm, metadata):
     if metadata.get(KEY_PREFERRED):
         return [pcmk.build_location(vm, metadata[KEY_PREFERRED], PREFERRED_SCORE, "prefer")]
     return []
+
+
+def colocation_intent(metadata):
+    try:
+        return json.loads(metadata.get(KEY_COLOCATION) or "{}")
+    except ValueError:
+        raise VmError("The stored colocation of the VM is not valid JSON: %r."
+                      % metadata.get(KEY_COLOCATION))
+
+
+def colocations(vm, metadata, defined):
+    """Colocation constraints from the stored intent, for the VMs that are resources now.
+    SEAPATH's meaning: strong = always together (INFINITY), weak = together when possible."""
+    result = []
+    for other, kind in sorted(colocation_intent(metadata).items()):
+        if other in defined:
+            score = pcmk.INFINITY if kind == "strong" else PREFERRED_SCORE
+            result.append(pcmk.build_colocation(vm, other, score))
+    return result
 
 
 class ClusterVm(object):
@@ -234,7 +255,9 @@ class ClusterVm(object):
         self.cluster.create(pcmk.build_primitive(vm, params, meta, op_timeouts=timeouts),
                             "resources")
         created["primitive"] = True
-        for constraint in placement(vm, metadata):
+        cib = self.cluster.cib()
+        defined = set(p.get("id") for p in cib.findall("configuration/resources/primitive"))
+        for constraint in placement(vm, metadata) + colocations(vm, metadata, defined):
             self.cluster.create(constraint, "constraints")
         self.cluster.set_meta(vm, "is-managed", "true")
         if not nostart:
@@ -350,6 +373,49 @@ class ClusterVm(object):
                     self._delete_resource(vm)
                 raise
         return True
+
+    # ---- colocation ---------------------------------------------------------------------
+
+    def define_colocation(self, vm, others, strong):
+        """Keep the VM with the others (strong: always; weak: when possible). The intent is
+        stored with the VM, so a disable/enable or a rollback keeps it."""
+        self._existing(vm)
+        if not others:
+            raise VmError("colocated_vms must name at least one VM.")
+        for other in others:
+            spec.validate_vm_name(other)
+            if other == vm:
+                raise VmError("VM %s cannot be colocated with itself." % vm)
+            self._existing(other)
+        metadata = self.store.metadata(system_image(vm))
+        intent = colocation_intent(metadata)
+        wanted = dict(intent)
+        wanted.update(dict((o, "strong" if strong else "weak") for o in others))
+        cib = self.cluster.cib()
+        defined = set(p.get("id") for p in cib.findall("configuration/resources/primitive"))
+        present = set(c.get("id") for c in self.cluster.constraints_of(cib, vm))
+        missing = [c for c in colocations(vm, {KEY_COLOCATION: json.dumps(wanted)}, defined)
+                   if c.get("id") not in present] if vm in defined else []
+        if wanted == intent and not missing:
+            return False
+        self._changed("colocated VM %s with %s (%s)" % (vm, ", ".join(sorted(others)),
+                                                      "strong" if strong else "weak"))
+        if self.check:
+            return True
+        self._replace_colocations(vm, cib, intent, wanted)
+        self.store.set_metadata(system_image(vm), {KEY_COLOCATION: json.dumps(wanted,
+                                                                             sort_keys=True)})
+        for constraint in missing:
+            self.cluster.create(constraint, "constraints")
+        return True
+
+    def _replace_colocations(self, vm, cib, intent, wanted):
+        """A VM whose kind of colocation changed loses its old constraint first."""
+        for other, kind in intent.items():
+            if wanted.get(other) != kind:
+                old_id = pcmk.colocation_id(vm, other, kind == "strong")
+                if cib.find(".//rsc_colocation[@id='%s']" % old_id) is not None:
+                    self.cluster.delete("rsc_colocation", old_id)
 
     # ---- snapshots ----------------------------------------------------------------------
 

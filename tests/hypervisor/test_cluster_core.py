@@ -11,6 +11,7 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 
 VM = "hvcl1"
 NEW = "hvcl2"
+THIRD = "hvcl3"
 SECRET = "5b1a8d2e-3c4f-4e6a-9b7d-1f0e2c3a4b5d"
 
 
@@ -51,7 +52,7 @@ def fingerprint():
 def purge_test_vms():
     vm = request()
     try:
-        for name in (VM, NEW):
+        for name in (VM, NEW, THIRD):
             vm.remove(name, purge=True)
         vm.store.purge_trash([n for n, _i in vm.store.trash_list() if "hvcl" in n])
     finally:
@@ -185,19 +186,45 @@ def test_metadata_commands():
             call("set_metadata", VM, bad)
 
 
+def test_colocation_intent_survives_disable_enable():
+    assert call("create", NEW, **vm_params(NEW, additional_disks=[]))[0] is True
+    assert call("define_colocation", VM, [NEW], True)[0] is True
+    cib = fingerprint()[3]
+    assert 'id="colocation-hvcl1-hvcl2-strong"' in cib and 'score="INFINITY"' in cib
+    _c, vm = call("get_metadata", VM, "_colocated_vms")
+    assert vm.result["metadata_value"] == '{"hvcl2": "strong"}'
+    assert call("define_colocation", VM, [NEW], True)[0] is False
+    before = fingerprint()
+    assert call("define_colocation", VM, [NEW], False, check=True)[0] is True
+    assert fingerprint() == before
+    call("disable", VM)
+    assert "colocation-hvcl1" not in fingerprint()[3]
+    call("enable", VM)
+    assert 'id="colocation-hvcl1-hvcl2-strong"' in fingerprint()[3]
+    assert call("define_colocation", VM, [NEW], False)[0] is True
+    cib = fingerprint()[3]
+    assert "colocation-hvcl1-hvcl2-strong" not in cib
+    assert 'id="colocation-hvcl1-hvcl2-weak"' in cib
+    for others, message in (([VM], "with itself"), (["hvclnone"], "does not exist"),
+                            ([], "at least one VM")):
+        with pytest.raises(VmError) as err:
+            call("define_colocation", VM, others, True)
+        assert message in err.value.msg
+
+
 def test_unknown_host_fails_before_any_change():
     before = fingerprint()
     with pytest.raises(VmError) as err:
-        call("create", NEW, **vm_params(NEW, preferred_host="nosuchnode"))
+        call("create", THIRD, **vm_params(THIRD, preferred_host="nosuchnode"))
     assert "preferred_host nosuchnode is not a node of the cluster" in err.value.msg
     assert fingerprint() == before
 
 
 def test_failed_create_removes_what_it_created():
     before = fingerprint()
-    bad = lab.guest_xml(NEW).replace("<vcpu>1</vcpu>", "<vcpu>1</vcpu><bogus/>")
+    bad = lab.guest_xml(THIRD).replace("<vcpu>1</vcpu>", "<vcpu>1</vcpu><bogus/>")
     with pytest.raises(VmError) as err:
-        call("create", NEW, **vm_params(NEW, xml=bad))
+        call("create", THIRD, **vm_params(THIRD, xml=bad))
     assert "does not pass libvirt's schema" in err.value.msg
     assert fingerprint() == before
 
