@@ -256,7 +256,7 @@ class ClusterVm(object):
                             "resources")
         created["primitive"] = True
         cib = self.cluster.cib()
-        defined = set(p.get("id") for p in cib.findall("configuration/resources/primitive"))
+        defined = self.cluster.primitive_ids(cib)
         for constraint in placement(vm, metadata) + colocations(vm, metadata, defined):
             self.cluster.create(constraint, "constraints")
         self.cluster.set_meta(vm, "is-managed", "true")
@@ -392,19 +392,19 @@ class ClusterVm(object):
         wanted = dict(intent)
         wanted.update(dict((o, "strong" if strong else "weak") for o in others))
         cib = self.cluster.cib()
-        defined = set(p.get("id") for p in cib.findall("configuration/resources/primitive"))
+        defined = self.cluster.primitive_ids(cib)
         present = set(c.get("id") for c in self.cluster.constraints_of(cib, vm))
         missing = [c for c in colocations(vm, {KEY_COLOCATION: json.dumps(wanted)}, defined)
                    if c.get("id") not in present] if vm in defined else []
         if wanted == intent and not missing:
             return False
-        self._changed("colocated VM %s with %s (%s)" % (vm, ", ".join(sorted(others)),
-                                                      "strong" if strong else "weak"))
+        kind = "strong" if strong else "weak"
+        self._changed("colocated VM %s with %s (%s)" % (vm, ", ".join(sorted(others)), kind))
         if self.check:
             return True
         self._replace_colocations(vm, cib, intent, wanted)
-        self.store.set_metadata(system_image(vm), {KEY_COLOCATION: json.dumps(wanted,
-                                                                             sort_keys=True)})
+        stored = json.dumps(wanted, sort_keys=True)
+        self.store.set_metadata(system_image(vm), {KEY_COLOCATION: stored})
         for constraint in missing:
             self.cluster.create(constraint, "constraints")
         return True

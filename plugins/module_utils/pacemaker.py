@@ -172,6 +172,10 @@ class Cluster(object):
         return cib.find("configuration/resources/primitive[@id='%s']" % vm)
 
     @staticmethod
+    def primitive_ids(cib):
+        return set(p.get("id") for p in cib.findall("configuration/resources/primitive"))
+
+    @staticmethod
     def constraints_of(cib, vm):
         """Every constraint that names the VM."""
         found = []
