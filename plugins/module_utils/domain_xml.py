@@ -11,7 +11,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
-import difflib
 import hashlib
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils.deps import lxml_etree
@@ -361,8 +360,3 @@ def pretty(text):
     if not text:
         return ""
     return to_string(parse(text, "stored definition"))
-
-
-def unified_diff(before, after):
-    return "".join(difflib.unified_diff(
-        before.splitlines(True), after.splitlines(True), "before", "after"))

@@ -128,11 +128,6 @@ def test_clone_rewrites_log_files_and_drops_macs():
     assert dx.macs(root) == []
 
 
-def test_unified_diff_shows_the_changed_line():
-    diff = dx.unified_diff("<a>\n<m>1</m>\n</a>\n", "<a>\n<m>2</m>\n</a>\n")
-    assert "-<m>1</m>" in diff and "+<m>2</m>" in diff
-
-
 def test_rbd_disks_carry_monitors_secret_and_namespace():
     root = dx.parse_domain(BASE)
     ceph = {"pool": "rbd", "namespace": "ns1", "user": "libvirt",
