@@ -14,7 +14,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import datetime
 import json
 import os
 
@@ -25,7 +24,7 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import (
     RbdStore, data_image, system_image)
 from ansible_collections.gridvirt.kvm.plugins.module_utils.snapshot_policy import (
-    snapshots_to_purge)
+    listing, snapshots_to_purge)
 
 LOCK_WAIT_SECONDS = 600
 DOMAIN_DIR = "/var/lib/gridvirt/domains"
@@ -424,10 +423,7 @@ class ClusterVm(object):
 
     def list_snapshots(self, vm):
         self._existing(vm)
-        snaps = self.store.group_snapshots(vm)
-        self.result["list_snapshot"] = [snap[0] for snap in snaps]
-        self.result["snapshots"] = [{"name": snap[0], "created": _iso(snap[1])}
-                                    for snap in snaps]
+        self.result.update(listing(self.store.group_snapshots(vm)))
         return False
 
     def create_snapshot(self, vm, name):
@@ -511,7 +507,3 @@ class ClusterVm(object):
         if not self.check:
             self.store.set_metadata(system_image(vm), changed)
         return True
-
-
-def _iso(seconds):
-    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat()

@@ -1,12 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, gridvirt.kvm contributors
 # Apache License 2.0 (see LICENSE)
-"""Which snapshots purge_image deletes: the same rules for standalone and cluster VMs.
-Pure logic: no I/O."""
+"""Which snapshots purge_image deletes, and how snapshots are reported: the same rules for
+standalone and cluster VMs. Pure logic: no I/O."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+
+import datetime
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
@@ -32,3 +34,13 @@ def snapshots_to_purge(snapshots, params):
         limit = spec.parse_purge_date(params["purge_date"]).timestamp()
         return [snap[0] for snap in snapshots if snap[1] < limit]
     return [snap[0] for snap in snapshots]
+
+
+def listing(snapshots):
+    """Return values of the snapshot commands from [(name, epoch seconds)], oldest first:
+    SEAPATH's ``list_snapshot`` and ours with creation times (ISO 8601, UTC)."""
+    return {
+        "list_snapshot": [snap[0] for snap in snapshots],
+        "snapshots": [{"name": snap[0], "created": datetime.datetime.fromtimestamp(
+            snap[1], datetime.timezone.utc).isoformat()} for snap in snapshots],
+    }

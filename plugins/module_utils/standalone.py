@@ -22,7 +22,7 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils.host_lock import VmLo
 from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import (
     DEFAULT_POOL, Hypervisor)
 from ansible_collections.gridvirt.kvm.plugins.module_utils.snapshot_policy import (
-    snapshots_to_purge)
+    listing, snapshots_to_purge)
 
 LOCK_WAIT_SECONDS = 600
 COMMAND_TO_STATE = {"remove": "absent", "start": "running", "stop": "stopped"}
@@ -622,9 +622,7 @@ class StandaloneVm(object):
 
     def cmd_list_snapshots(self):
         dom = self._existing()
-        snaps = self.hv.snapshots(dom)
-        self.result["list_snapshot"] = [snap[0] for snap in snaps]
-        self.result["snapshots"] = [{"name": snap[0], "created": _iso(snap[1])} for snap in snaps]
+        self.result.update(listing(self.hv.snapshots(dom)))
 
     def cmd_purge_image(self):
         dom = self._existing()
@@ -685,7 +683,3 @@ class StandaloneVm(object):
 def _stamp():
     """Suffix of volumes that replace others: unique, and sorts by time."""
     return datetime.datetime.now().strftime("%Y%m%d%H%M%S%f")
-
-
-def _iso(seconds):
-    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat()

@@ -26,3 +26,11 @@ def test_which_snapshots_are_purged(params, expected):
 def test_purge_rejects(params):
     with pytest.raises(VmError):
         snapshots_to_purge(SNAPS, params)
+
+
+def test_listing_reports_names_and_utc_times_oldest_first():
+    from ansible_collections.gridvirt.kvm.plugins.module_utils.snapshot_policy import listing
+    assert listing([("a", 0), ("b", 86400)]) == {
+        "list_snapshot": ["a", "b"],
+        "snapshots": [{"name": "a", "created": "1970-01-01T00:00:00+00:00"},
+                      {"name": "b", "created": "1970-01-02T00:00:00+00:00"}]}
