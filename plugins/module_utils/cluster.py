@@ -15,12 +15,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import os
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils import source_image
 from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import validate_domain
 from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import (
     RbdStore, data_image, system_image)
 from ansible_collections.gridvirt.kvm.plugins.module_utils.snapshot_policy import (
@@ -148,7 +149,7 @@ class ClusterVm(object):
             images = [name for name, _kind, _value in disks]
             dx.add_rbd_disks(root, images, p.get("disk_bus") or "virtio", self._ceph_access())
             metadata[KEY_XML] = dx.to_string(root)
-            self._validate(root)
+            validate_domain(self._run, root)
             self.store.set_metadata(system_image(vm), metadata)
             self._add_resource(vm, created)
         except BaseException:
@@ -169,11 +170,7 @@ class ClusterVm(object):
 
     def _disk_plan(self, vm):
         """[(image name, 'image'|'size', path or bytes)], checked before any change."""
-        image = self.p["system_image"]
-        if not os.path.isabs(image) or not os.path.isfile(image):
-            raise VmError("Disk image %s does not exist on the hypervisor (or is not a file)."
-                          % image)
-        plan = [(system_image(vm), "image", image)]
+        plan = [(system_image(vm), "image", source_image.readable(self.p["system_image"]))]
         for index, size in enumerate(self.p.get("additional_disks") or [], 1):
             plan.append((data_image(vm, index), "size",
                          spec.parse_size(size, "additional disk size")))
@@ -208,35 +205,17 @@ class ClusterVm(object):
         created["group"] = True
         for name, kind, value in disks:
             if kind == "image":
-                info = self._image_info(value)
-                self.store.import_image(name, value, info["format"], int(info["virtual-size"]))
+                fmt, size = source_image.importable(self._run, value)
+                self.store.import_image(name, value, fmt, size)
             else:
                 self.store.create_image(name, value)
             created["images"].append(name)
             self.store.add_to_group(vm, name)
 
-    def _image_info(self, path):
-        rc, out, err = self._run(["qemu-img", "info", "--output=json", path])
-        if rc != 0:
-            raise VmError("Cannot read disk image %s: %s." % (path, (err or out).strip()))
-        info = json.loads(out)
-        if info.get("format") not in ("qcow2", "raw"):
-            raise VmError("Disk image %s is in %s format: give a qcow2 or raw image."
-                          % (path, info.get("format")))
-        return info
-
     def _ceph_access(self):
         return {"pool": self.p["pool"], "namespace": self.p.get("namespace"),
                 "user": self.p["ceph_user"], "secret_uuid": self.p["secret_uuid"],
                 "monitors": self.store.monitors()}
-
-    def _validate(self, root):
-        rc, out, err = self._run(["virt-xml-validate", "-", "domain"],
-                                 data=dx.to_string(root), binary_data=False)
-        if rc != 0:
-            lines = [line for line in (err or out).splitlines() if line.strip()]
-            raise VmError("The domain XML does not pass libvirt's schema: %s."
-                          % (lines[0] if lines else "virt-xml-validate failed"))
 
     def _add_resource(self, vm, created, nostart=None):
         """Created unmanaged, constrained, then managed: it can never start on a wrong node

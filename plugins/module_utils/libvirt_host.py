@@ -11,12 +11,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import os
 import time
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import deps
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml
+from ansible_collections.gridvirt.kvm.plugins.module_utils import source_image
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 
 DEFAULT_POOL = "default"
@@ -43,6 +43,17 @@ def status_of(state, reason):
     if state == lv.VIR_DOMAIN_SHUTOFF:
         return "Stopped"
     return "Unknown"
+
+
+def validate_domain(run, root):
+    """Check a domain XML against libvirt's schema without defining anything (check mode,
+    and cluster VMs, whose definition lives in RBD and is defined by the resource agent)."""
+    rc, out, err = run(["virt-xml-validate", "-", "domain"],
+                       data=domain_xml.to_string(root), binary_data=False)
+    if rc != 0:
+        lines = [line for line in (err or out).strip().splitlines() if line.strip()]
+        raise VmError("The domain XML does not pass libvirt's schema: %s."
+                      % (lines[0] if lines else "virt-xml-validate failed"))
 
 
 class Hypervisor(object):
@@ -112,14 +123,7 @@ class Hypervisor(object):
                           % exc.get_error_message())
 
     def validate(self, root):
-        """Check the XML against libvirt's domain schema without defining anything (used in
-        check mode, where nothing may change; a real define validates as well)."""
-        rc, out, err = self._run(["virt-xml-validate", "-", "domain"],
-                                 data=domain_xml.to_string(root), binary_data=False)
-        if rc != 0:
-            lines = [line for line in (err or out).strip().splitlines() if line.strip()]
-            raise VmError("The domain XML does not pass libvirt's schema: %s."
-                          % (lines[0] if lines else "virt-xml-validate failed"))
+        validate_domain(self._run, root)
 
     def undefine(self, dom):
         lv = _lv()
@@ -225,23 +229,11 @@ class Hypervisor(object):
         except lv.libvirtError:
             return None
 
-    def image_info(self, path, force_share=False):
-        args = ["qemu-img", "info", "--output=json"]
-        if force_share:
-            args.append("-U")
-        rc, out, err = self._run(args + [path])
-        if rc != 0:
-            raise VmError("Cannot read disk image %s: %s." % (path, err.strip() or out.strip()))
-        return json.loads(out)
-
     def import_image(self, pool, vol_name, source):
         """Convert source (qcow2 or raw) into a new qcow2 volume. Written under a temporary
         name and renamed at the end, so an interrupted import never leaves a volume that
         looks complete."""
-        fmt = self.image_info(source).get("format")
-        if fmt not in ("qcow2", "raw"):
-            raise VmError("Disk image %s is in %s format: give a qcow2 or raw image."
-                          % (source, fmt))
+        fmt = source_image.importable(self._run, source)[0]
         final = self.volume_path(pool, vol_name)
         partial = final + ".importing"
         rc, out, err = self._run(["qemu-img", "convert", "-W", "-f", fmt, "-O", "qcow2",
@@ -274,7 +266,7 @@ class Hypervisor(object):
         root = etree.Element("volume")
         etree.SubElement(root, "name").text = vol_name
         if size_bytes is None:
-            size_bytes = int(self.image_info(backing_path, force_share=True)["virtual-size"])
+            size_bytes = int(source_image.info(self._run, backing_path, force_share=True)["virtual-size"])
         etree.SubElement(root, "capacity", unit="bytes").text = str(size_bytes)
         target = etree.SubElement(root, "target")
         etree.SubElement(target, "format", type="qcow2")
@@ -304,7 +296,7 @@ class Hypervisor(object):
             pass
 
     def backing_file(self, path):
-        info = self.image_info(path, force_share=True)
+        info = source_image.info(self._run, path, force_share=True)
         backing = info.get("full-backing-filename") or info.get("backing-filename")
         if backing and not os.path.isabs(backing):
             backing = os.path.join(os.path.dirname(path), backing)

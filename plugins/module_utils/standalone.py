@@ -16,6 +16,7 @@ import datetime
 import os
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
+from ansible_collections.gridvirt.kvm.plugins.module_utils import source_image
 from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils.host_lock import VmLocks
@@ -207,7 +208,7 @@ class StandaloneVm(object):
         """[('image', path) | ('size', bytes)] for the disks to create, checked up front."""
         plan = []
         if first_index == 0:
-            plan.append(("image", self._readable_image(self.p["system_image"])))
+            plan.append(("image", source_image.readable(self.p["system_image"])))
         items = (self.p.get("additional_disks") or []) if additional is None else additional
         for item in items:
             plan.append(self._additional_disk(item))
@@ -218,27 +219,17 @@ class StandaloneVm(object):
                               "remove it first." % (vol, pool.name(), name))
         return plan
 
-    def _readable_image(self, path):
-        if not path or not os.path.isabs(path):
-            raise VmError("Disk image %r must be an absolute path on the hypervisor." % (path,))
-        if not os.path.isfile(path):
-            raise VmError("Disk image %s does not exist on the hypervisor (or is not a file)."
-                          % path)
-        if not os.access(path, os.R_OK):
-            raise VmError("Disk image %s is not readable." % path)
-        return path
-
     def _additional_disk(self, item):
         if isinstance(item, dict):
             keys = set(k for k, v in item.items() if v is not None)
             if keys == {"image"}:
-                return ("image", self._readable_image(item["image"]))
+                return ("image", source_image.readable(item["image"]))
             if keys == {"size"}:
                 return ("size", spec.parse_size(item["size"], "additional disk size"))
             raise VmError("Each additional disk is an image path, a size, or a dict with "
                           "exactly one of image or size; got %r." % (item,))
         if isinstance(item, str) and item.startswith("/"):
-            return ("image", self._readable_image(item))
+            return ("image", source_image.readable(item))
         return ("size", spec.parse_size(item, "additional disk size"))
 
     def _make_volume(self, pool, name, index, source):
@@ -350,7 +341,7 @@ class StandaloneVm(object):
         """force: import the new system image beside the old disk, and swap only once it is
         complete: a failed import leaves the VM exactly as it was."""
         pool = self._pool()
-        self._readable_image(self.p["system_image"])
+        source_image.readable(self.p["system_image"])
         self._changed("re-imported the system disk of VM %s" % name)
         if self.check:
             return dom
