@@ -24,6 +24,7 @@ POLL_SECONDS = 0.5
 # Operation timeouts (seconds) and the monitor interval, as SEAPATH sets them.
 DEFAULT_OPS = {"start": 120, "stop": 30, "monitor": 60, "migrate_from": 60, "migrate_to": 120}
 MONITOR_INTERVAL = 10
+ATTRIBUTE_WAIT_SECONDS = 10
 INFINITY = "INFINITY"
 
 
@@ -83,11 +84,13 @@ def primitive_timeouts(prim):
     """{op name: seconds} of a primitive element (for bounded waits)."""
     result = dict(DEFAULT_OPS)
     for op in prim.findall("operations/op"):
-        result[op.get("name")] = _seconds(op.get("timeout", "20s"))
+        result[op.get("name")] = duration_seconds(op.get("timeout", "20s"))
     return result
 
 
-def _seconds(value):
+def duration_seconds(value):
+    """Pacemaker duration text ('30', '30s', '500ms', '2min', '1h') -> seconds; ValueError
+    when it is none of these."""
     value = value.strip().lower()
     factors = (("ms", 0.001), ("min", 60), ("s", 1), ("m", 60), ("h", 3600))
     for suffix, factor in factors:
@@ -110,6 +113,13 @@ def resource_status(resource):
     if role in ("Migrating",):
         return "Starting", node
     return ("Started" if resource.get("active") == "true" else "Stopped"), node
+
+
+def node_attribute(cib, node, name):
+    """Value of a transient attribute of a node in the CIB status section, or None."""
+    nv = cib.find("status/node_state[@uname='%s']/transient_attributes//nvpair[@name='%s']"
+                  % (node, name))
+    return nv.get("value") if nv is not None else None
 
 
 def failures_by_resource(status_root):
@@ -209,6 +219,20 @@ class Cluster(object):
 
     def cleanup(self, vm):
         self._cmd(["crm_resource", "--cleanup", "--resource", vm], what="cleaning up %s" % vm)
+
+    def set_node_attribute(self, node, name, value):
+        """A transient (until reboot) node attribute, visible in the CIB before returning."""
+        self._cmd(["crm_attribute", "--lifetime", "reboot", "--node", node, "--name", name,
+                   "--update", value], what="setting %s on %s" % (name, node))
+        deadline = time.monotonic() + ATTRIBUTE_WAIT_SECONDS
+        while node_attribute(self.cib(), node, name) != value:
+            if time.monotonic() >= deadline:
+                raise VmError("Pacemaker did not record %s on %s." % (name, node))
+            time.sleep(POLL_SECONDS / 5)
+
+    def delete_node_attribute(self, node, name):
+        self._cmd(["crm_attribute", "--lifetime", "reboot", "--node", node, "--name", name,
+                   "--delete"], what="deleting %s on %s" % (name, node))
 
     # ---- waiting ----------------------------------------------------------------------
 

@@ -223,6 +223,14 @@ class RbdStore(object):
             for key in sorted(values):
                 img.metadata_set(key, values[key])
 
+    def replace_metadata(self, image, values):
+        """The image's metadata becomes exactly ``values`` (a clone or a copy starts with
+        its parent's metadata, which must not leak into the new VM)."""
+        current = self.metadata(image)
+        self.remove_metadata(image, [key for key in current if key not in values])
+        self.set_metadata(image, dict((k, v) for k, v in values.items()
+                                      if current.get(k) != v))
+
     def remove_metadata(self, image, keys):
         rbd = deps.require("rbd")
         with rbd.Image(self.ioctx, image) as img:
@@ -277,6 +285,60 @@ class RbdStore(object):
         rbd = deps.require("rbd")
         self._rbd().clone(self.ioctx, parent, snap, self.ioctx, child,
                           features=rbd.RBD_FEATURE_LAYERING | rbd.RBD_FEATURE_EXCLUSIVE_LOCK)
+
+    def user_snapshots(self, image):
+        """Names of the image's own snapshots (not those of group snapshots)."""
+        rbd = deps.require("rbd")
+        with rbd.Image(self.ioctx, image, read_only=True) as img:
+            return [s["name"] for s in img.list_snaps()
+                    if s.get("namespace", rbd.RBD_SNAP_NAMESPACE_TYPE_USER)
+                    == rbd.RBD_SNAP_NAMESPACE_TYPE_USER]
+
+    def rename_image(self, name, new_name):
+        self._rbd().rename(self.ioctx, name, new_name)
+
+    def parent_of(self, image):
+        """(parent image, snapshot) of a layered clone, or None."""
+        rbd = deps.require("rbd")
+        with rbd.Image(self.ioctx, image, read_only=True) as img:
+            try:
+                parent = img.get_parent_image_spec()
+            except rbd.ImageNotFound:
+                return None
+        return parent["image_name"], parent["snap_name"]
+
+    def remove_snapshot_if_unused(self, image, snap):
+        """Unprotect and remove a clone's parent snapshot once no clone hangs from it."""
+        rbd = deps.require("rbd")
+        try:
+            with rbd.Image(self.ioctx, image, read_only=True) as img:
+                if not img.snap_exists(snap):
+                    return False
+            # Children in the trash count: they still read through the snapshot.
+            with rbd.Image(self.ioctx, image, snapshot=snap, read_only=True) as img:
+                if list(img.list_children2()):
+                    return False
+            with rbd.Image(self.ioctx, image) as img:
+                if img.is_protected_snap(snap):
+                    img.unprotect_snap(snap)
+                img.remove_snap(snap)
+                return True
+        except rbd.ImageNotFound:
+            return False
+
+    def copy_image_at_group_snapshot(self, image, vm, group_snap, dest):
+        """Full copy of a member image as it was at the VM's group snapshot."""
+        rbd = deps.require("rbd")
+        with rbd.Image(self.ioctx, image, read_only=True) as img:
+            for snap in img.list_snaps():
+                if snap.get("namespace") != rbd.RBD_SNAP_NAMESPACE_TYPE_GROUP:
+                    continue
+                group = img.snap_get_group_namespace(snap["id"])
+                if group.get("name") == vm and group.get("snap_name") == group_snap:
+                    img.set_snap_by_id(snap["id"])
+                    img.copy(self.ioctx, dest)
+                    return
+        raise VmError("Image %s has no snapshot of group snapshot %s." % (image, group_snap))
 
     def copy_image(self, source, snap, dest):
         """Full, independent copy of source at snap (or its head)."""

@@ -38,3 +38,14 @@ def parse(text, what):
 
 def to_string(root, pretty=True):
     return lxml_etree().tostring(root, pretty_print=pretty, encoding="unicode")
+
+
+def canonical(root):
+    """C14N text (attribute order, namespaces and whitespace normalized) for comparison."""
+    etree = lxml_etree()
+    work = etree.fromstring(etree.tostring(root), _parser())
+    for el in work.iter():
+        el.tail = None
+        if el.text is not None and not el.text.strip():
+            el.text = None
+    return etree.tostring(work, method="c14n").decode("utf-8")

@@ -83,7 +83,7 @@ def test_refused_change_is_a_sentence(offline_cluster):
 @pytest.mark.parametrize("text,seconds", [("20s", 20), ("2min", 120), ("1m", 60),
                                           ("500ms", 0.5), ("90", 90), ("1h", 3600)])
 def test_timeouts(text, seconds):
-    assert pcmk._seconds(text) == seconds
+    assert pcmk.duration_seconds(text) == seconds
 
 
 def test_status_mapping():
