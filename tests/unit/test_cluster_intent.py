@@ -1,0 +1,217 @@
+"""The cluster VM's intent (metadata) -> desired Pacemaker resource and constraints: option
+checks, constraint normalization, primitive building and comparison. The built XML is checked
+by Pacemaker's own tools on an offline CIB."""
+import json
+import os
+import subprocess
+
+import pytest
+from lxml import etree
+
+from ansible_collections.gridvirt.kvm.plugins.module_utils import cluster_intent as ci
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
+
+STORE = {"pool": "rbd", "namespace": None, "ceph_user": "libvirt",
+         "ceph_conf": "/etc/ceph/ceph.conf"}
+
+
+def nv(element, block, name):
+    found = element.find("%s/nvpair[@name='%s']" % (block, name))
+    return found.get("value") if found is not None else None
+
+
+@pytest.mark.parametrize("item,expected", [
+    ({"type": "location", "node": "hv1"},
+     {"type": "location", "node": "hv1", "score": "100"}),
+    ({"type": "location", "node": "hv1", "score": "+inf".replace("+inf", "INFINITY")},
+     {"type": "location", "node": "hv1", "score": "INFINITY"}),
+    ({"type": "ban", "node": "hv2"}, {"type": "location", "node": "hv2",
+                                      "score": "-INFINITY"}),
+    ({"type": "colocation", "with": "db"}, {"type": "colocation", "with": "db",
+                                            "score": "INFINITY"}),
+    ({"type": "order", "first": "storage"},
+     {"type": "order", "first": "storage", "then": "vm1", "kind": "Mandatory",
+      "symmetrical": True}),
+])
+def test_constraints_are_normalized(item, expected):
+    assert ci.normalize_constraint("vm1", item, 0) == expected
+
+
+@pytest.mark.parametrize("item,message", [
+    ({"node": "hv1"}, "type must be one of"),
+    ({"type": "location"}, "needs a node"),
+    ({"type": "location", "node": "hv1", "score": "lots"}, "is not a number"),
+    ({"type": "colocation", "with": "vm1"}, "needs another resource"),
+    ({"type": "order", "first": "a", "then": "b"}, "the VM is the other end"),
+    ({"type": "order", "first": "a", "kind": "Sometimes"}, "kind must be one of"),
+    ({"type": "ban", "node": "x", "extra": 1}, "unknown key(s) extra"),
+    ({"type": "xml", "xml": "<rsc_location id='a' rsc='other' node='n' score='1'/>"},
+     "must name the VM"),
+    ({"type": "xml", "xml": "<primitive id='vm1'/>"}, "must be one of"),
+    ({"type": "xml", "xml": "<rsc_location rsc='vm1' node='n' score='1'/>"}, "needs an id"),
+    ("location hv1", "must be a dict"),
+])
+def test_bad_constraints_are_sentences(item, message):
+    with pytest.raises(VmError) as err:
+        ci.normalize_constraint("vm1", item, 3)
+    assert message in err.value.msg and err.value.msg.startswith("constraints[3]")
+
+
+def test_constraint_ids_are_stable_and_content_addressed():
+    a = ci.build_constraint("vm1", ci.normalize_constraint("vm1", {"type": "ban",
+                                                                   "node": "hv2"}, 0))
+    b = ci.build_constraint("vm1", ci.normalize_constraint("vm1", {"type": "ban",
+                                                                   "node": "hv2"}, 5))
+    c = ci.build_constraint("vm1", ci.normalize_constraint("vm1", {"type": "ban",
+                                                                   "node": "hv3"}, 0))
+    assert a.get("id") == b.get("id") != c.get("id")
+    assert a.get("id").startswith("gv-vm1-location-")
+    assert ci.owned_constraint("vm1", a, {})
+
+
+def test_options_become_intent_and_empty_strings_remove():
+    updates = ci.intent_from_options({
+        "pinned_host": "hv1", "stop_timeout": "2min", "priority": "7",
+        "live_migration": True, "migration_downtime": "150",
+        "pacemaker_meta": {"resource-stickiness": 10, "failure-timeout": "60s"},
+        "pacemaker_utilization": {"cpu": 2}})
+    assert updates[ci.KEY_PINNED] == "hv1" and updates[ci.KEY_PREFERRED] is None
+    assert updates[ci.KEY_STOP_TIMEOUT] == "2min" and updates[ci.KEY_PRIORITY] == "7"
+    assert updates[ci.KEY_LIVE_MIGRATION] == "true"
+    assert json.loads(updates[ci.KEY_META]) == {"resource-stickiness": "10",
+                                                "failure-timeout": "60s"}
+    assert ci.intent_from_options({"preferred_host": ""}) == {ci.KEY_PREFERRED: None}
+    assert ci.intent_from_options({"pacemaker_meta": {}}) == {ci.KEY_META: None}
+    assert ci.intent_from_options({}) == {}
+
+
+@pytest.mark.parametrize("params,message", [
+    ({"stop_timeout": "0"}, "stop_timeout must be a positive duration"),
+    ({"migrate_to_timeout": "fast"}, "migrate_to_timeout must be a positive duration"),
+    ({"priority": "high"}, "priority must be a whole number"),
+    ({"migration_downtime": "-5"}, "migration_downtime must be a whole number"),
+    ({"pacemaker_meta": {"is-managed": "false"}}, "pacemaker_meta cannot set is-managed"),
+    ({"pacemaker_params": {"config": "/x"}}, "pacemaker_params cannot set config"),
+    ({"pacemaker_params": {"a b": "1"}}, "is not a valid attribute name"),
+    ({"pacemaker_utilization": {"cpu": [1]}}, "must be a string or a number"),
+])
+def test_bad_options_are_sentences(params, message):
+    with pytest.raises(VmError) as err:
+        ci.intent_from_options(params)
+    assert message in err.value.msg
+
+
+def test_reserved_metadata_keys():
+    for key in ("xml", "vm_name", "_base_xml", "_anything"):
+        with pytest.raises(VmError):
+            ci.validate_user_metadata({key: "x"})
+    assert ci.validate_user_metadata({"site": "north"}) == {"site": "north"}
+
+
+def test_remote_validation():
+    assert ci.validate_remote({"remote_name": "g1"}) == {"name": "g1", "address": "g1"}
+    assert ci.validate_remote({"remote_name": "g1", "remote_address": "10.0.0.5",
+                               "remote_port": 3121, "remote_timeout": "30s"}) == {
+        "name": "g1", "address": "10.0.0.5", "port": "3121", "timeout": "30s"}
+    with pytest.raises(VmError):
+        ci.validate_remote({"remote_name": "g1", "remote_port": 0})
+
+
+def metadata(**updates):
+    base = {ci.KEY_NAME: "vm1"}
+    return ci.apply_updates(base, ci.intent_from_options(updates))
+
+
+def test_desired_primitive_from_intent():
+    meta = metadata(live_migration=True, migration_user="migr", migration_downtime="200",
+                    stop_timeout="45s", migrate_to_timeout="3min", priority="9",
+                    pacemaker_utilization={"cpu": 2, "memory": 512})
+    meta[ci.KEY_REMOTE] = ci.dump_json({"name": "g1", "address": "10.0.0.5",
+                                        "port": "3121"})
+    prim = ci.desired_primitive("vm1", STORE, meta, "Stopped", managed=False)
+    assert nv(prim, "instance_attributes", "migration_user") == "migr"
+    assert nv(prim, "instance_attributes", "migration_downtime") == "200"
+    assert nv(prim, "instance_attributes", "autoset_utilization_cpu") == "false"
+    assert nv(prim, "instance_attributes", "autoset_utilization_hv_memory") is None
+    assert nv(prim, "meta_attributes", "allow-migrate") == "true"
+    assert nv(prim, "meta_attributes", "priority") == "9"
+    assert nv(prim, "meta_attributes", "remote-node") == "g1"
+    assert nv(prim, "meta_attributes", "target-role") == "Stopped"
+    assert nv(prim, "meta_attributes", "is-managed") == "false"
+    assert nv(prim, "utilization", "memory") == "512"
+    timeouts = pcmk.primitive_timeouts(prim)
+    assert timeouts["stop"] == 45 and timeouts["migrate_to"] == 180
+
+
+def test_comparison_ignores_power_and_what_the_agent_measured():
+    meta = metadata()
+    desired = ci.desired_primitive("vm1", STORE, meta, "Started")
+    live = ci.desired_primitive("vm1", STORE, meta, "Stopped", managed=False)
+    util = etree.SubElement(live, "utilization", id="vm1-utilization")
+    etree.SubElement(util, "nvpair", id="vm1-utilization-cpu", name="cpu", value="1")
+    assert ci.comparable(live, desired) == ci.comparable(desired, desired)
+    changed = ci.desired_primitive("vm1", STORE, metadata(priority="3"), "Started")
+    assert ci.comparable(live, changed) != ci.comparable(changed, changed)
+    kept = ci.keep_agent_utilization(live, changed)
+    assert nv(kept, "utilization", "cpu") == "1"
+
+
+def test_placement_pinned_wins_and_colocations_need_defined_resources():
+    meta = metadata(preferred_host="hv2", pinned_host="hv1")
+    meta[ci.KEY_PREFERRED] = "hv2"
+    meta[ci.KEY_COLOCATION] = ci.dump_json({"db": "strong", "web": "weak", "gone": "weak"})
+    built = ci.desired_constraints("vm1", meta, {"vm1", "db", "web"})
+    ids = [c.get("id") for c in built]
+    assert ids == ["location-vm1-pin-hv1", "colocation-vm1-db-strong",
+                   "colocation-vm1-web-weak"]
+    assert built[0].get("score") == "INFINITY" and built[2].get("score") == "100"
+
+
+def test_clone_takes_intent_but_not_identity():
+    source = metadata(preferred_host="hv2", priority="4", pacemaker_meta={"a": "1"})
+    source[ci.KEY_REMOTE] = ci.dump_json({"name": "g", "address": "g"})
+    source[ci.KEY_CONSTRAINTS] = "[]"
+    taken = ci.clone_intent(source, {})
+    assert taken[ci.KEY_PREFERRED] == "hv2" and taken[ci.KEY_PRIORITY] == "4"
+    assert ci.KEY_REMOTE not in taken and ci.KEY_CONSTRAINTS not in taken
+    cleared = ci.clone_intent(source, {"clear_constraint": True,
+                                       "clear_pacemaker_meta": True})
+    assert ci.KEY_PREFERRED not in cleared and ci.KEY_META not in cleared
+
+
+@pytest.fixture()
+def offline_cib(tmp_path):
+    cib = tmp_path / "cib.xml"
+    cib.write_text(subprocess.run(["cibadmin", "--empty"], capture_output=True, text=True,
+                                  check=True).stdout)
+    env = dict(os.environ, CIB_file=str(cib))
+
+    def run(args, data=None, binary_data=False):
+        proc = subprocess.run(args, input=data, capture_output=True, text=True, env=env,
+                              check=False)
+        return proc.returncode, proc.stdout, proc.stderr
+    cluster = pcmk.Cluster(run)
+    cluster.create(etree.fromstring(
+        '<cluster_property_set id="opts"><nvpair id="opts-stonith" name="stonith-enabled" '
+        'value="false"/></cluster_property_set>'), "crm_config")
+    cluster.create(etree.fromstring('<node id="1" uname="hv1"/>'), "nodes")
+    return cluster, run
+
+
+def test_every_kind_of_constraint_passes_crm_verify(offline_cib):
+    cluster, run = offline_cib
+    items = ci.normalize_constraints("vm1", [
+        {"type": "location", "node": "hv1", "score": 50}, {"type": "ban", "node": "hv1"},
+        {"type": "colocation", "with": "db", "score": "-INFINITY"},
+        {"type": "order", "first": "db", "kind": "Optional", "symmetrical": False},
+        {"type": "xml", "xml": '<rsc_location id="raw1" rsc="vm1" node="hv1" score="5"/>'}])
+    meta = metadata(pinned_host="hv1", priority="2", pacemaker_utilization={"cpu": 1})
+    meta[ci.KEY_CONSTRAINTS] = ci.dump_json(items)
+    cluster.create(ci.desired_primitive("vm1", STORE, meta, "Stopped"), "resources")
+    cluster.create(ci.desired_primitive("db", STORE, metadata(), "Stopped"), "resources")
+    for constraint in ci.desired_constraints("vm1", meta, {"vm1", "db"}):
+        cluster.create(constraint, "constraints")
+    rc, out, err = run(["crm_verify", "--live-check", "--verbose"])
+    assert rc == 0, out + err
+    assert len(cluster.constraints_of(cluster.cib(), "vm1")) == 6
