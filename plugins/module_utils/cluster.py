@@ -3,80 +3,58 @@
 # Apache License 2.0 (see LICENSE)
 """Orchestration of cluster VMs: disks in Ceph RBD, run by Pacemaker through
 ocf:gridvirt:VirtualDomain. One function per state or command; each reads, compares, acts
-unless in check mode, and reports ``changed``. Nothing here parses module arguments.
+unless in check mode, and reports ``changed`` and a diff. Nothing here parses module
+arguments.
 
 The data model is SEAPATH's (see DESIGN.md): group ``<vm>``, images ``system_<vm>`` and
 ``data_<vm>_<i>``, metadata on ``system_<vm>`` (``xml``, ``_base_xml``, ``vm_name`` and
-``_<option>`` keys), primitive ``<vm>``.
+``_<option>`` keys), primitive ``<vm>``. What the VM should look like in Pacemaker is
+derived from that metadata by cluster_intent.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
+import contextlib
+import hashlib
+import shlex
 
+from ansible.module_utils.common.process import get_bin_path
+
+from ansible_collections.gridvirt.kvm.plugins.module_utils import cluster_disks as disks
+from ansible_collections.gridvirt.kvm.plugins.module_utils import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
-from ansible_collections.gridvirt.kvm.plugins.module_utils import source_image
 from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
+from ansible_collections.gridvirt.kvm.plugins.module_utils import xmlutil
+from ansible_collections.gridvirt.kvm.plugins.module_utils.cluster_commands import (
+    ClusterCommands)
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
-from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import validate_domain
+from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import (
+    validate_domain)
 from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import (
-    RbdStore, data_image, system_image)
-from ansible_collections.gridvirt.kvm.plugins.module_utils.snapshot_policy import (
-    listing, snapshots_to_purge)
+    RbdStore, system_image)
 
 LOCK_WAIT_SECONDS = 600
-DOMAIN_DIR = "/var/lib/gridvirt/domains"
-PREFERRED_SCORE = 100
-# Metadata keys owned by the module (user keys may not start with "_" nor be "xml").
-KEY_XML, KEY_BASE_XML, KEY_NAME, KEY_BUS = "xml", "_base_xml", "vm_name", "_disk_bus"
-KEY_PREFERRED, KEY_PINNED = "_preferred_host", "_pinned_host"
-KEY_STOP_TIMEOUT = "_stop_timeout"
-# JSON {other VM: "strong"|"weak"}: colocation intent, restored by enable.
-KEY_COLOCATION = "_colocated_vms"
+READ_ONLY_COMMANDS = ("status", "list_vms", "list_snapshots", "list_metadata",
+                      "get_metadata")
+# Transient node attribute the resource agent sets when it starts a VM: the sha256 of the
+# definition it started with (restart_required compares it with the stored one).
+STARTED_DIGEST_ATTR = "gridvirt-xml-%s"
+# Transient node attribute that turns the VM's next stop into a power-off (read by our agent).
+FORCE_STOP_ATTR = "gridvirt-force-stop-%s"
 
 
-def validate_user_metadata(metadata):
-    """SEAPATH's rule on top of ours: user keys must not start with '_' (internal keys)."""
-    values = spec.validate_metadata(metadata)
-    for key in values:
-        if key.startswith("_") or key == KEY_NAME:
-            raise VmError("The metadata key %r is reserved for the module." % key)
-    return values
+def xml_digest(xml_text):
+    """What the resource agent records: sha256 of the file `rbd image-meta get` writes."""
+    return hashlib.sha256((xml_text + "\n").encode("utf-8")).hexdigest()
 
 
-def placement(vm, metadata):
-    """Location constraints from the stored intent: pinned wins over preferred."""
-    if metadata.get(KEY_PINNED):
-        return [pcmk.build_location(vm, metadata[KEY_PINNED], pcmk.INFINITY, "pin")]
-    if metadata.get(KEY_PREFERRED):
-        return [pcmk.build_location(vm, metadata[KEY_PREFERRED], PREFERRED_SCORE, "prefer")]
-    return []
-
-
-def colocation_intent(metadata):
-    try:
-        return json.loads(metadata.get(KEY_COLOCATION) or "{}")
-    except ValueError:
-        raise VmError("The stored colocation of the VM is not valid JSON: %r."
-                      % metadata.get(KEY_COLOCATION))
-
-
-def colocations(vm, metadata, defined):
-    """Colocation constraints from the stored intent, for the VMs that are resources now.
-    SEAPATH's meaning: strong = always together (INFINITY), weak = together when possible."""
-    result = []
-    for other, kind in sorted(colocation_intent(metadata).items()):
-        if other in defined:
-            score = pcmk.INFINITY if kind == "strong" else PREFERRED_SCORE
-            result.append(pcmk.build_colocation(vm, other, score))
-    return result
-
-
-class ClusterVm(object):
-    """Runs one request on the cluster. ``run`` is AnsibleModule.run_command."""
+class ClusterVm(ClusterCommands):
+    """Runs one request on the cluster. ``run`` is AnsibleModule.run_command. The commands
+    on an existing VM (clone, snapshots, metadata, colocation, remote) are in
+    cluster_commands."""
 
     def __init__(self, params, check_mode, run, warn):
         self.p = params
@@ -87,7 +65,9 @@ class ClusterVm(object):
                               params["pool"], params.get("namespace"), run)
         self.cluster = pcmk.Cluster(run)
         self.changes = []
+        self.diffs = []
         self.result = {}
+        self.predicted_restart = False
 
     def close(self):
         self.store.close()
@@ -99,7 +79,69 @@ class ClusterVm(object):
         result = dict(self.result)
         result["changed"] = bool(self.changes)
         result["changes"] = self.changes
+        if self.diffs:
+            result["diff"] = self.diffs
         return result
+
+    # ---- entry point --------------------------------------------------------------------
+
+    def run(self):
+        try:
+            action = self.p.get("command") or self.p["state"]
+            if action in READ_ONLY_COMMANDS:
+                self._dispatch(action)
+            else:
+                with self._locks(action):
+                    self._dispatch(action)
+            return self.finish()
+        finally:
+            self.close()
+
+    @contextlib.contextmanager
+    def _locks(self, action):
+        """One mutating run per VM (and per clone source) at a time, cluster-wide: a RADOS
+        lock with a lease. Check mode takes none (it must not even create the lock object)."""
+        names = [self.p["name"]]
+        if action == "clone":
+            names.append(self.p["src_name"])
+        with contextlib.ExitStack() as stack:
+            if not self.check:
+                for name in sorted(set(names)):
+                    stack.enter_context(self.store.lease(name, LOCK_WAIT_SECONDS))
+            yield
+
+    def _dispatch(self, action):
+        vm = self.p.get("name")
+        simple = {
+            "status": lambda: self.report(vm), "list_vms": self.list_vms,
+            "start": lambda: self.command_power(vm, "Started"),
+            "stop": lambda: self.command_power(vm, "Stopped"),
+            "enable": lambda: self.enable(vm, self.p.get("nostart")),
+            "disable": lambda: self.disable(vm), "clone": lambda: self.clone(vm),
+            "list_snapshots": lambda: self.list_snapshots(vm),
+            "create_snapshot": lambda: self.create_snapshot(vm, self.p["snapshot_name"]),
+            "remove_snapshot": lambda: self.remove_snapshot(vm, self.p["snapshot_name"]),
+            "rollback_snapshot": lambda: self.rollback_snapshot(vm, self.p["snapshot_name"]),
+            "purge_image": lambda: self.purge_image(vm),
+            "list_metadata": lambda: self.list_metadata(vm),
+            "get_metadata": lambda: self.get_metadata(vm, self.p["metadata_name"]),
+            "set_metadata": lambda: self.set_metadata(vm, self.p["metadata"]),
+            "define_colocation": lambda: self.define_colocation(
+                vm, self.p["colocated_vms"], self.p.get("strong")),
+            "add_pacemaker_remote": lambda: self.add_pacemaker_remote(vm),
+            "remove_pacemaker_remote": lambda: self.remove_pacemaker_remote(vm),
+        }
+        if action in simple:
+            simple[action]()
+        elif action == "create":
+            if self.p.get("enable") is False:
+                self.converge("disabled")
+            else:
+                self.converge("present" if self.p.get("nostart") else "running")
+        elif action == "remove":
+            self.converge("absent")
+        else:
+            self.converge("running" if action == "started" else action)
 
     # ---- reading ----------------------------------------------------------------------
 
@@ -124,122 +166,407 @@ class ClusterVm(object):
     def report(self, vm):
         state, node = self.status_of(vm)
         self.result.update(name=vm, status=state, node=node)
+        if state == "Undefined":
+            return
+        metadata = self.store.metadata(system_image(vm))
+        root = xmlutil.parse(metadata[ci.KEY_XML], "stored domain XML")
+        self.result.update(
+            uuid=dx.uuid_of(root), macs=dx.macs(root), images=self.store.images_of(vm),
+            metadata=dict((k, v) for k, v in metadata.items()
+                          if not k.startswith("_") and k not in ci.RESERVED_KEYS),
+            restart_required=self.predicted_restart or self.restart_pending(vm, metadata))
+
+    def restart_pending(self, vm, metadata):
+        """The running guest started from another definition than the stored one: the
+        resource agent records the digest of what it started on the node's attributes."""
+        state, node = self.status_of(vm)
+        if state != "Started" or not node:
+            return False
+        cib = self.cluster.cib()
+        started = pcmk.node_attribute(cib, node, STARTED_DIGEST_ATTR % vm)
+        return started is not None and started != xml_digest(metadata[ci.KEY_XML])
+
+    # ---- declarative states -----------------------------------------------------------
+
+    def converge(self, state):
+        vm = self.p["name"]
+        if state == "absent":
+            self.remove(vm)
+            self.result.update(name=vm, status="Undefined", node=None)
+            return
+        self._clear_incomplete(vm)
+        if not self.store.vm_exists(vm):
+            self.create(vm, state)
+            if self.check:
+                self.result.update(name=vm, status="Undefined", node=None)
+                return
+        elif self.p.get("force") and self.p.get("system_image"):
+            self.recreate(vm, state)
+        else:
+            self.update(vm)
+        if state == "disabled":
+            self.disable(vm)
+        else:
+            self.enable(vm, nostart=state != "running")
+            if state in ("present", "running"):
+                self.apply_restart(vm)
+            if state in ("running", "stopped"):
+                self.set_power(vm, "Started" if state == "running" else "Stopped")
+        self.report(vm)
 
     # ---- create -----------------------------------------------------------------------
 
-    def create(self, vm):
-        """Import the disks, store the definition, add the resource; start unless nostart.
-        A failure removes what this call created, and only that."""
+    def create(self, vm, state):
+        """Import the disks, store the definition, add the resource (unless disabled),
+        start it when running. A failure removes what this call created, and only that."""
         p = self.p
-        if self.store.vm_exists(vm):
-            return False
         if not p.get("xml") or not p.get("system_image"):
             raise VmError("VM %s does not exist: give both xml and system_image to create it."
                           % vm)
-        root, base = self._definition(vm, p["xml"])
-        disks = self._disk_plan(vm)
-        metadata = self._metadata(vm, base, p.get("disk_bus") or "virtio")
-        self._check_hosts()
+        base = self._base_definition(p["xml"])
+        plan = disks.disk_plan(self.store, vm, p["system_image"], p.get("data_disk"),
+                               p.get("additional_disks"), prefix=disks.STAGING_PREFIX)
+        bus = p.get("disk_bus") or "virtio"
+        metadata = self._metadata_for_new(vm, base, bus, {})
+        images = [name[len(disks.STAGING_PREFIX):] for name, _k, _v in plan]
+        root = self._render(vm, base, images, bus)
+        metadata[ci.KEY_XML] = dx.to_string(root)
+        validate_domain(self._run, root)
+        self._check_resource_inputs(metadata, state != "disabled")
         self._changed("created VM %s" % vm)
+        self._add_diff(vm, "", metadata)
         if self.check:
-            return True
-        created = {"images": [], "group": False, "primitive": False}
+            return
+        created = []
         try:
-            self._make_disks(vm, disks, created)
-            images = [name for name, _kind, _value in disks]
-            dx.add_rbd_disks(root, images, p.get("disk_bus") or "virtio", self._ceph_access())
-            metadata[KEY_XML] = dx.to_string(root)
-            validate_domain(self._run, root)
-            self.store.set_metadata(system_image(vm), metadata)
-            self._add_resource(vm, created)
+            disks.make_disks(self.store, self._run, plan, created)
+            self._register(vm, created, metadata)
+            created = []
+            if state != "disabled":
+                self._add_resource(vm, "Started" if state == "running" else "Stopped")
         except BaseException:
-            self._undo(vm, created)
+            self._undo_create(vm, created)
             raise
-        return True
 
-    def _definition(self, vm, xml_text):
+    def _base_definition(self, xml_text):
+        """The user's XML as stored in _base_xml: no disks of its own, units normalized."""
         root = dx.parse_domain(xml_text)
         dx.reject_owned_disks(root)
         dx.normalize_units(root)
-        base = dx.canonical(root)
+        return dx.canonical(root)
+
+    def _render(self, vm, base, images, bus):
+        """The final domain XML the resource agent runs: identity, stable MACs, the name for
+        the guest, RBD network disks, and our record of the definition."""
+        root = dx.parse_domain(base, "stored definition")
         given = dx.uuid_of(root)
         dx.set_identity(root, vm, spec.validate_uuid(given) if given else spec.stable_uuid(vm))
         dx.assign_macs(root, vm)
         dx.expose_name_to_guest(root, vm)
-        return root, base
+        dx.add_rbd_disks(root, images, bus, self._ceph_access())
+        dx.set_gv_metadata(root, dx.build_gv_metadata({}, dx.canonical(root)))
+        return root
 
-    def _disk_plan(self, vm):
-        """[(image name, 'image'|'size', path or bytes)], checked before any change."""
-        plan = [(system_image(vm), "image", source_image.readable(self.p["system_image"]))]
-        for index, size in enumerate(self.p.get("additional_disks") or [], 1):
-            plan.append((data_image(vm, index), "size",
-                         spec.parse_size(size, "additional disk size")))
-        existing = self.store.image_names()
-        for name, _kind, _value in plan:
-            if name in existing:
-                raise VmError("The RBD image %s already exists but no VM %s owns it: remove "
-                              "it first." % (name, vm))
-        return plan
+    def _metadata_for_new(self, vm, base, bus, inherited):
+        metadata = dict(inherited)
+        metadata.update(ci.validate_user_metadata(self.p.get("metadata")))
+        metadata.update({ci.KEY_BASE_XML: base, ci.KEY_NAME: vm, ci.KEY_BUS: bus})
+        return ci.apply_updates(metadata, self._intent_updates(vm, metadata))
 
-    def _metadata(self, vm, base, bus):
-        metadata = validate_user_metadata(self.p.get("metadata"))
-        metadata.update({KEY_BASE_XML: base, KEY_NAME: vm, KEY_BUS: bus})
-        if self.p.get("pinned_host"):
-            metadata[KEY_PINNED] = self.p["pinned_host"]
-        elif self.p.get("preferred_host"):
-            metadata[KEY_PREFERRED] = self.p["preferred_host"]
-        if self.p.get("stop_timeout"):
-            metadata[KEY_STOP_TIMEOUT] = str(self.p["stop_timeout"])
-        return metadata
+    def _intent_updates(self, vm, metadata):
+        """Metadata changes asked by the task's options (only the options it gives)."""
+        p = self.p
+        updates = ci.intent_from_options(p)
+        if p.get("constraints") is not None:
+            items = ci.normalize_constraints(vm, p["constraints"])
+            updates[ci.KEY_CONSTRAINTS] = ci.dump_json(items) if items else None
+        if p.get("crm_config_cmd") is not None:
+            cmds = [str(c) for c in p["crm_config_cmd"]]
+            updates[ci.KEY_CRM_CMDS] = ci.dump_json(cmds) if cmds else None
+        if p.get("colocated_vms") is not None and p.get("command") != "define_colocation":
+            kind = "strong" if p.get("strong") else "weak"
+            wanted = dict((other, kind) for other in p["colocated_vms"])
+            updates[ci.KEY_COLOCATION] = ci.dump_json(wanted) if wanted else None
+        return updates
 
-    def _check_hosts(self):
+    def _check_resource_inputs(self, metadata, enabling):
+        """Before any change: the nodes named exist, colocated VMs exist, crmsh is there when
+        commands must run through it."""
         nodes = self.cluster.status()["nodes"]
-        for option in ("preferred_host", "pinned_host"):
-            host = self.p.get(option)
+        for key, option in ((ci.KEY_PREFERRED, "preferred_host"),
+                            (ci.KEY_PINNED, "pinned_host")):
+            host = metadata.get(key)
             if host and host not in nodes:
                 raise VmError("%s %s is not a node of the cluster (nodes: %s)."
                               % (option, host, ", ".join(sorted(nodes))))
+        for item in ci.load_json(metadata, ci.KEY_CONSTRAINTS, []):
+            if item["type"] == "location" and item["node"] not in nodes:
+                raise VmError("The location constraint names %s, which is not a node of the "
+                              "cluster (nodes: %s)." % (item["node"], ", ".join(sorted(nodes))))
+        for other in ci.colocation_intent(metadata):
+            spec.validate_vm_name(other)
+            if other == metadata.get(ci.KEY_NAME):
+                raise VmError("VM %s cannot be colocated with itself." % other)
+            self._existing(other)
+        if enabling and ci.load_json(metadata, ci.KEY_CRM_CMDS, []):
+            try:
+                get_bin_path("crm")
+            except ValueError:
+                raise VmError("crm_config_cmd needs crmsh (the crm command), which is not "
+                              "installed on this node; install crmsh or use the constraints "
+                              "option.")
 
-    def _make_disks(self, vm, disks, created):
+    def _register(self, vm, staged, metadata):
+        """Staged images take their final names and join the new group; the system image,
+        which carries the definition, joins last (a VM is complete when it is there)."""
+        self.store.set_metadata(staged[0], metadata)
         self.store.create_group(vm)
-        created["group"] = True
-        for name, kind, value in disks:
-            if kind == "image":
-                fmt, size = source_image.importable(self._run, value)
-                self.store.import_image(name, value, fmt, size)
-            else:
-                self.store.create_image(name, value)
-            created["images"].append(name)
-            self.store.add_to_group(vm, name)
+        for name in list(staged[1:]) + [staged[0]]:
+            final = name[len(disks.STAGING_PREFIX):]
+            self.store.rename_image(name, final)
+            staged[staged.index(name)] = final
+            self.store.add_to_group(vm, final)
+
+    def _undo_create(self, vm, created):
+        if self.cluster.primitive(self.cluster.cib(), vm) is not None:
+            self._delete_resource(vm)
+        for name in reversed(created):
+            self.store.remove_image(name)
+        if self.store.vm_exists(vm):
+            for name in self.store.images_of(vm):
+                self.store.remove_from_group(vm, name)
+                self.store.remove_image(name)
+            self.store.remove_group(vm)
+
+    def _clear_incomplete(self, vm):
+        """What a killed run left: staged images of this VM, or a group whose system image
+        never joined. We hold the VM's lock, so no other run is using them."""
+        names = self.store.image_names()
+        staged = sorted(n for n in names if n.startswith(disks.STAGING_PREFIX) and
+                        _belongs(n[len(disks.STAGING_PREFIX):], vm))
+        incomplete = self.store.vm_exists(vm) and \
+            system_image(vm) not in self.store.images_of(vm)
+        if not staged and not incomplete:
+            return
+        self._changed("removed what an interrupted run left of VM %s" % vm)
+        if self.check:
+            return
+        self.warn("VM %s: removing what an interrupted run left (%s)."
+                  % (vm, ", ".join(staged) or "an incomplete group"))
+        for name in staged:
+            self.store.remove_image(name)
+        if incomplete:
+            for name in self.store.images_of(vm):
+                self.store.remove_from_group(vm, name)
+                self.store.remove_image(name)
+            self.store.remove_group(vm)
 
     def _ceph_access(self):
         return {"pool": self.p["pool"], "namespace": self.p.get("namespace"),
                 "user": self.p["ceph_user"], "secret_uuid": self.p["secret_uuid"],
                 "monitors": self.store.monitors()}
 
-    def _add_resource(self, vm, created, nostart=None):
+    # ---- update in place ------------------------------------------------------------------
+
+    def update(self, vm):
+        """New XML, options or metadata: the stored definition and the live CIB are updated;
+        disks are never re-imported. Additional disks beyond the existing ones are created."""
+        p = self.p
+        current = self.store.metadata(system_image(vm))
+        images = self.store.images_of(vm)
+        base = self._base_definition(p["xml"]) if p.get("xml") else current[ci.KEY_BASE_XML]
+        bus = p.get("disk_bus") or current.get(ci.KEY_BUS, "virtio")
+        wanted = dict(current)
+        wanted.update(ci.validate_user_metadata(p.get("metadata")))
+        wanted.update({ci.KEY_BASE_XML: base, ci.KEY_BUS: bus})
+        wanted = ci.apply_updates(wanted, self._intent_updates(vm, wanted))
+        new_disks = self._new_data_disks(vm, images)
+        root = self._render(vm, base, images + [n for n, _s in new_disks], bus)
+        old_root = xmlutil.parse(current[ci.KEY_XML], "stored domain XML")
+        xml_changed = dx.canonical(root) != dx.canonical(old_root)
+        wanted[ci.KEY_XML] = dx.to_string(root) if xml_changed else current[ci.KEY_XML]
+        if wanted != current:
+            if xml_changed:
+                validate_domain(self._run, root)
+            self._check_resource_inputs(wanted, False)
+            keys = sorted(k for k in set(wanted) | set(current)
+                          if wanted.get(k) != current.get(k))
+            self._changed("updated %s of VM %s" % (", ".join(keys), vm))
+            self._add_diff(vm, current, wanted)
+            self.predicted_restart = xml_changed and self.status_of(vm)[0] == "Started"
+            if not self.check:
+                for name, size in new_disks:
+                    self.store.create_image(name, size)
+                    self.store.add_to_group(vm, name)
+                self.store.set_metadata(system_image(vm), dict(
+                    (k, v) for k, v in wanted.items() if current.get(k) != v))
+                self.store.remove_metadata(system_image(vm),
+                                           [k for k in current if k not in wanted])
+        self.sync_resource(vm, wanted, previous=current)
+
+    def _new_data_disks(self, vm, images):
+        sizes = self.p.get("additional_disks") or []
+        have = len(images) - 1 - (1 if self.p.get("data_disk") else 0)
+        if len(sizes) < have:
+            self.warn("VM %s has %d additional disks and the task lists %d: disks are never "
+                      "removed by an update." % (vm, have, len(sizes)))
+        result = []
+        for index in range(max(have, 0), len(sizes)):
+            name = "data_%s_%d" % (vm, len(images) + len(result))
+            result.append((name, spec.parse_size(sizes[index], "additional disk size")))
+        return result
+
+    # ---- forced re-create -------------------------------------------------------------------
+
+    def recreate(self, vm, state):
+        """force: new disks from system_image. They are imported under staging names while
+        the old VM runs on; only when they are complete is the old VM stopped and its images
+        swapped for the new ones. A failure before the swap leaves the old VM as it was."""
+        p = self.p
+        current = self.store.metadata(system_image(vm))
+        base = self._base_definition(p["xml"]) if p.get("xml") else current[ci.KEY_BASE_XML]
+        plan = disks.disk_plan(self.store, vm, p["system_image"], p.get("data_disk"),
+                               p.get("additional_disks"), prefix=disks.STAGING_PREFIX)
+        bus = p.get("disk_bus") or current.get(ci.KEY_BUS, "virtio")
+        inherited = dict((k, v) for k, v in current.items() if k.startswith("_"))
+        inherited.update((k, v) for k, v in current.items()
+                         if not k.startswith("_") and k not in ci.RESERVED_KEYS)
+        metadata = self._metadata_for_new(vm, base, bus, inherited)
+        images = [name[len(disks.STAGING_PREFIX):] for name, _k, _v in plan]
+        root = self._render(vm, base, images, bus)
+        metadata[ci.KEY_XML] = dx.to_string(root)
+        validate_domain(self._run, root)
+        self._check_resource_inputs(metadata, False)
+        self._changed("re-created VM %s from %s" % (vm, p["system_image"]))
+        self._add_diff(vm, current, metadata)
+        if self.check:
+            return
+        staged = []
+        try:
+            disks.make_disks(self.store, self._run, plan, staged)
+            self.store.set_metadata(staged[0], metadata)
+        except BaseException:
+            for name in staged:
+                self.store.remove_image(name)
+            raise
+        self._swap(vm, staged)
+        self.sync_resource(vm, metadata, previous=current)
+
+    def _swap(self, vm, staged):
+        was_started = self.status_of(vm)[0] in ("Started", "Starting")
+        enabled = self.cluster.primitive(self.cluster.cib(), vm) is not None
+        try:
+            if enabled and was_started:
+                self._power(vm, "Stopped")
+            retired = disks.swap_in(self.store, vm, staged)
+        except BaseException:
+            for name in staged:
+                self.store.remove_image(name)
+            if enabled and was_started:
+                self._power(vm, "Started")
+            raise
+        # Point of no return: the old disks leave the group (with their snapshots).
+        for snap, _created in self.store.group_snapshots(vm):
+            self.store.remove_group_snapshot(vm, snap)
+        for name in retired:
+            self.store.remove_from_group(vm, name)
+        finals = [name[len(disks.STAGING_PREFIX):] for name in staged]
+        for name in finals[1:] + finals[:1]:
+            self.store.add_to_group(vm, name)
+        for name in retired:
+            self._dispose(name)
+        if enabled and was_started:
+            self._power(vm, "Started")
+
+    def _dispose(self, image):
+        """An image leaving its VM: purged, or to the trash. An image linked clones still
+        hang from can only go to the trash (Ceph keeps it until its last clone is gone)."""
+        parent = self.store.parent_of(image)
+        for snap in self.store.user_snapshots(image):
+            if snap.startswith(disks.CLONE_SNAP_PREFIX):
+                self.store.remove_snapshot_if_unused(image, snap)
+        in_use = [s for s in self.store.user_snapshots(image)
+                  if s.startswith(disks.CLONE_SNAP_PREFIX)]
+        if self.p.get("purge") and not in_use:
+            self.store.remove_image(image)
+            if parent:
+                disks.release_parent_snapshots(self.store, [parent])
+            return
+        if self.p.get("purge"):
+            self.warn("RBD image %s goes to the trash, not purged: linked clones still use "
+                      "it." % image)
+        self.store.trash_image(image, self.p.get("trash_delay") or 0)
+
+    # ---- the Pacemaker resource ----------------------------------------------------------------
+
+    def _store_params(self):
+        return dict((k, self.p.get(k)) for k in ("pool", "namespace", "ceph_user",
+                                                 "ceph_conf"))
+
+    def _add_resource(self, vm, target_role):
         """Created unmanaged, constrained, then managed: it can never start on a wrong node
-        in between. Placement and timeouts come from the VM's stored intent (metadata), so
-        an enable after a disable restores them."""
+        in between. Everything comes from the VM's stored intent, so an enable after a
+        disable restores it."""
         metadata = self.store.metadata(system_image(vm))
-        nostart = self.p.get("nostart") if nostart is None else nostart
-        params = {"config": "%s/%s.xml" % (DOMAIN_DIR, vm), "hypervisor": "qemu:///system",
-                  "vm_name": vm, "rbd_pool": self.p["pool"], "ceph_user": self.p["ceph_user"],
-                  "ceph_conf": self.p["ceph_conf"], "force_stop": "false"}
-        if self.p.get("namespace"):
-            params["rbd_namespace"] = self.p["namespace"]
-        meta = {"is-managed": "false", "target-role": "Stopped" if nostart else "Started"}
-        timeouts = {"stop": int(metadata.get(KEY_STOP_TIMEOUT, pcmk.DEFAULT_OPS["stop"]))}
-        self.cluster.create(pcmk.build_primitive(vm, params, meta, op_timeouts=timeouts),
-                            "resources")
-        created["primitive"] = True
-        cib = self.cluster.cib()
-        defined = self.cluster.primitive_ids(cib)
-        for constraint in placement(vm, metadata) + colocations(vm, metadata, defined):
+        self.cluster.create(ci.desired_primitive(vm, self._store_params(), metadata,
+                                                 target_role, managed=False), "resources")
+        defined = self.cluster.primitive_ids(self.cluster.cib())
+        for constraint in ci.desired_constraints(vm, metadata, defined):
             self.cluster.create(constraint, "constraints")
+        self._run_crm_commands(metadata)
         self.cluster.set_meta(vm, "is-managed", "true")
-        if not nostart:
+        if target_role == "Started":
             self._wait(vm, ("Started",), "start")
+
+    def _run_crm_commands(self, metadata):
+        """SEAPATH's crm_config_cmd: crmsh configure lines, run as argument lists."""
+        for line in ci.load_json(metadata, ci.KEY_CRM_CMDS, []):
+            rc, out, err = self._run(["crm", "configure"] + shlex.split(line))
+            if rc != 0:
+                raise VmError("crm configure %s failed: %s." % (line, (err or out).strip()))
+
+    def sync_resource(self, vm, metadata, previous=None):
+        """An enabled VM's primitive and constraints as its intent says (drift corrected).
+        Its power state (target-role) is left alone. ``previous``: the intent before this
+        run, whose constraints the module may remove too."""
+        cib = self.cluster.cib()
+        current = self.cluster.primitive(cib, vm)
+        if current is None:
+            return
+        role = _meta_value(current, "target-role") or "Started"
+        managed = _meta_value(current, "is-managed") != "false"
+        desired = ci.desired_primitive(vm, self._store_params(), metadata, role, managed)
+        if ci.comparable(current, desired) != ci.comparable(desired, desired):
+            desired = ci.keep_agent_utilization(current, desired)
+            self._changed("updated the Pacemaker resource of VM %s" % vm)
+            self._add_text_diff(vm, "resource", xmlutil.to_string(current),
+                                xmlutil.to_string(desired))
+            if not self.check:
+                self.cluster.replace(desired, "resources")
+        self._sync_constraints(vm, cib, metadata, previous or metadata)
+
+    def _sync_constraints(self, vm, cib, metadata, previous):
+        defined = self.cluster.primitive_ids(cib)
+        wanted = dict((c.get("id"), c) for c in ci.desired_constraints(vm, metadata, defined))
+        present = dict((c.get("id"), c) for c in self.cluster.constraints_of(cib, vm)
+                       if ci.owned_constraint(vm, c, metadata) or c.get("id") in wanted
+                       or ci.owned_constraint(vm, c, previous))
+        stale = sorted(set(present) - set(wanted))
+        missing = sorted(i for i in wanted if i not in present or xmlutil.canonical(
+            present[i]) != xmlutil.canonical(wanted[i]))
+        if not stale and not missing:
+            return
+        self._changed("constraints of VM %s: %s" % (
+            vm, ", ".join(["-" + i for i in stale] + ["+" + i for i in missing])))
+        if self.check:
+            return
+        for cid in stale:
+            self.cluster.delete(present[cid].tag, cid)
+        for cid in missing:
+            if cid in present:
+                self.cluster.replace(wanted[cid], "constraints")
+            else:
+                self.cluster.create(wanted[cid], "constraints")
 
     def _wait(self, vm, wanted, op):
         prim = self.cluster.primitive(self.cluster.cib(), vm)
@@ -253,20 +580,27 @@ class ClusterVm(object):
                              ": " + "; ".join(reasons) if reasons else ""))
         return state, node
 
-    def _undo(self, vm, created):
-        if created["primitive"]:
-            self._delete_resource(vm)
-        for name in reversed(created["images"]):
-            if self.store.vm_exists(vm):
-                self.store.remove_from_group(vm, name)
-            self.store.remove_image(name)
-        if created["group"]:
-            self.store.remove_group(vm)
+    def _power(self, vm, wanted):
+        if self.status_of(vm)[0] == "Failed":
+            self.cluster.cleanup(vm)
+        self.cluster.set_meta(vm, "target-role", wanted)
+        self._wait(vm, (wanted,), "start" if wanted == "Started" else "stop")
+
+    def _delete_resource(self, vm):
+        cib = self.cluster.cib()
+        for constraint in self.cluster.constraints_of(cib, vm):
+            self.cluster.delete(constraint.tag, constraint.get("id"))
+        self.cluster.delete("primitive", vm)
 
     # ---- power ------------------------------------------------------------------------
 
+    def command_power(self, vm, wanted):
+        self.set_power(vm, wanted)
+        self.report(vm)
+
     def set_power(self, vm, wanted):
-        """wanted: 'Started' or 'Stopped', through the resource's target-role."""
+        """wanted: 'Started' or 'Stopped', through the resource's target-role. A forced stop
+        powers the guest off at once (the agent's force_stop for that one stop)."""
         state, _node = self.status_of(vm)
         if state == "Undefined":
             raise VmError("VM %s does not exist." % vm)
@@ -274,47 +608,66 @@ class ClusterVm(object):
             raise VmError("VM %s is disabled (not a cluster resource): enable it first." % vm)
         if state == wanted:
             return False
+        if (state, wanted) in (("Starting", "Started"), ("Stopping", "Stopped")):
+            if not self.check:
+                self._wait(vm, (wanted,), "start" if wanted == "Started" else "stop")
+            return False
         self._changed("%s VM %s" % ("started" if wanted == "Started" else "stopped", vm))
         if self.check:
             return True
-        if state == "Failed":
-            self.cluster.cleanup(vm)
-        self.cluster.set_meta(vm, "target-role", wanted)
-        self._wait(vm, (wanted,), "start" if wanted == "Started" else "stop")
+        if wanted == "Stopped" and self.p.get("force"):
+            self._force_stop(vm)
+        else:
+            self._power(vm, wanted)
         return True
+
+    def _force_stop(self, vm):
+        """Stop with an immediate power-off: a transient attribute of the VM's node asks our
+        agent to destroy the guest for this one stop (Pacemaker stops a resource with the
+        parameters it started with, so force_stop itself cannot be changed for it)."""
+        node = self.status_of(vm)[1]
+        attribute = FORCE_STOP_ATTR % vm
+        self.cluster.set_node_attribute(node, attribute, "true")
+        try:
+            self._power(vm, "Stopped")
+        finally:
+            self.cluster.delete_node_attribute(node, attribute)
+
+    def apply_restart(self, vm):
+        """apply: restart -- a running VM whose stored definition changed is restarted."""
+        if self.p.get("apply") != "restart":
+            return
+        metadata = self.store.metadata(system_image(vm))
+        if not (self.predicted_restart or self.restart_pending(vm, metadata)):
+            return
+        self._changed("restarted VM %s on its new definition" % vm)
+        self.predicted_restart = False
+        if not self.check:
+            self._power(vm, "Stopped")
+            self._power(vm, "Started")
 
     # ---- remove -----------------------------------------------------------------------
 
-    def remove(self, vm, purge=False, trash_delay=0):
-        """Resource and constraints gone, images to the RBD trash (or purged), group gone."""
+    def remove(self, vm):
+        """Resource and constraints gone, images to the RBD trash (or purged), group and
+        group snapshots gone. A linked clone's parent snapshot goes with its last clone."""
+        self._clear_incomplete(vm)
         if not self.store.vm_exists(vm):
             return False
         self._changed("removed VM %s" % vm)
+        self._add_diff(vm, self.store.metadata(system_image(vm)), {})
         if self.check:
             return True
         if self.cluster.primitive(self.cluster.cib(), vm) is not None:
-            self.cluster.set_meta(vm, "target-role", "Stopped")
-            if self.status_of(vm)[0] == "Failed":
-                self.cluster.cleanup(vm)
-            self._wait(vm, ("Stopped",), "stop")
+            self._power(vm, "Stopped")
             self._delete_resource(vm)
-        # Group snapshots pin the members to the group: they go with the VM.
-        for snap in self.store.group_snapshots(vm):
-            self.store.remove_group_snapshot(vm, snap[0])
+        for snap, _created in self.store.group_snapshots(vm):
+            self.store.remove_group_snapshot(vm, snap)
         for name in self.store.images_of(vm):
             self.store.remove_from_group(vm, name)
-            if purge:
-                self.store.remove_image(name)
-            else:
-                self.store.trash_image(name, trash_delay)
+            self._dispose(name)
         self.store.remove_group(vm)
         return True
-
-    def _delete_resource(self, vm):
-        cib = self.cluster.cib()
-        for constraint in self.cluster.constraints_of(cib, vm):
-            self.cluster.delete(constraint.tag, constraint.get("id"))
-        self.cluster.delete("primitive", vm)
 
     # ---- enable / disable ---------------------------------------------------------------
 
@@ -329,160 +682,65 @@ class ClusterVm(object):
             return False
         self._changed("disabled VM %s" % vm)
         if not self.check:
-            self.cluster.set_meta(vm, "target-role", "Stopped")
-            if self.status_of(vm)[0] == "Failed":
-                self.cluster.cleanup(vm)
-            self._wait(vm, ("Stopped",), "stop")
+            self._power(vm, "Stopped")
             self._delete_resource(vm)
+        if self.p.get("command") == "disable":
+            self.report(vm)
         return True
 
     def enable(self, vm, nostart=False):
-        """Add the VM back to Pacemaker with its stored placement; start unless nostart."""
+        """Add the VM back to Pacemaker with its stored intent; start unless nostart."""
         self._existing(vm)
         if self.cluster.primitive(self.cluster.cib(), vm) is not None:
+            if self.p.get("command") == "enable":
+                self.report(vm)
             return False
+        metadata = self.store.metadata(system_image(vm))
+        self._check_resource_inputs(metadata, True)
         self._changed("enabled VM %s" % vm)
         if not self.check:
-            created = {"images": [], "group": False, "primitive": False}
             try:
-                self._add_resource(vm, created, nostart=nostart)
+                self._add_resource(vm, "Stopped" if nostart else "Started")
             except BaseException:
-                if created["primitive"]:
+                if self.cluster.primitive(self.cluster.cib(), vm) is not None:
                     self._delete_resource(vm)
                 raise
+        if self.p.get("command") == "enable":
+            self.report(vm)
         return True
 
-    # ---- colocation ---------------------------------------------------------------------
+    # ---- diff -------------------------------------------------------------------------
 
-    def define_colocation(self, vm, others, strong):
-        """Keep the VM with the others (strong: always; weak: when possible). The intent is
-        stored with the VM, so a disable/enable or a rollback keeps it."""
-        self._existing(vm)
-        if not others:
-            raise VmError("colocated_vms must name at least one VM.")
-        for other in others:
-            spec.validate_vm_name(other)
-            if other == vm:
-                raise VmError("VM %s cannot be colocated with itself." % vm)
-            self._existing(other)
-        metadata = self.store.metadata(system_image(vm))
-        intent = colocation_intent(metadata)
-        wanted = dict(intent)
-        wanted.update(dict((o, "strong" if strong else "weak") for o in others))
-        cib = self.cluster.cib()
-        defined = self.cluster.primitive_ids(cib)
-        present = set(c.get("id") for c in self.cluster.constraints_of(cib, vm))
-        missing = [c for c in colocations(vm, {KEY_COLOCATION: json.dumps(wanted)}, defined)
-                   if c.get("id") not in present] if vm in defined else []
-        if wanted == intent and not missing:
-            return False
-        kind = "strong" if strong else "weak"
-        self._changed("colocated VM %s with %s (%s)" % (vm, ", ".join(sorted(others)), kind))
-        if self.check:
-            return True
-        self._replace_colocations(vm, cib, intent, wanted)
-        stored = json.dumps(wanted, sort_keys=True)
-        self.store.set_metadata(system_image(vm), {KEY_COLOCATION: stored})
-        for constraint in missing:
-            self.cluster.create(constraint, "constraints")
-        return True
+    def _add_diff(self, vm, before, after):
+        """Definition and intent, before and after (the definition as readable XML)."""
+        self._add_text_diff(vm, "domain XML", dx.pretty(_definition_of(before)),
+                            dx.pretty(_definition_of(after)))
+        self._add_text_diff(vm, "metadata", _metadata_text(before), _metadata_text(after))
 
-    def _replace_colocations(self, vm, cib, intent, wanted):
-        """A VM whose kind of colocation changed loses its old constraint first."""
-        for other, kind in intent.items():
-            if wanted.get(other) != kind:
-                old_id = pcmk.colocation_id(vm, other, kind == "strong")
-                if cib.find(".//rsc_colocation[@id='%s']" % old_id) is not None:
-                    self.cluster.delete("rsc_colocation", old_id)
+    def _add_text_diff(self, vm, what, before, after):
+        if before != after:
+            header = "%s (%s)" % (vm, what)
+            self.diffs.append({"before_header": header, "after_header": header,
+                               "before": before, "after": after})
 
-    # ---- snapshots ----------------------------------------------------------------------
 
-    def _snapshot_names(self, vm):
-        return [snap[0] for snap in self.store.group_snapshots(vm)]
+def _definition_of(metadata):
+    if not metadata or not metadata.get(ci.KEY_XML):
+        return ""
+    root = xmlutil.parse(metadata[ci.KEY_XML], "stored domain XML")
+    return dx.canonical(root)
 
-    def list_snapshots(self, vm):
-        self._existing(vm)
-        self.result.update(listing(self.store.group_snapshots(vm)))
-        return False
 
-    def create_snapshot(self, vm, name):
-        """A group snapshot: every disk of the VM at one instant."""
-        self._existing(vm)
-        spec.validate_snapshot_name(name)
-        changed = name not in self._snapshot_names(vm)
-        if changed:
-            self._changed("snapshot %s of VM %s" % (name, vm))
-            if not self.check:
-                self.store.create_group_snapshot(vm, name)
-        self.list_snapshots(vm)
-        return changed
+def _metadata_text(metadata):
+    skip = (ci.KEY_XML, ci.KEY_BASE_XML)
+    return "".join("%s: %s\n" % (k, metadata[k]) for k in sorted(metadata or {})
+                   if k not in skip)
 
-    def remove_snapshot(self, vm, name):
-        self._existing(vm)
-        changed = name in self._snapshot_names(vm)
-        if changed:
-            self._changed("removed snapshot %s of VM %s" % (name, vm))
-            if not self.check:
-                self.store.remove_group_snapshot(vm, name)
-        self.list_snapshots(vm)
-        return changed
 
-    def rollback_snapshot(self, vm, name):
-        """Stop the VM through Pacemaker, roll every disk back, restore its previous state.
-        Its constraints are not touched."""
-        self._existing(vm)
-        if name not in self._snapshot_names(vm):
-            raise VmError("VM %s has no snapshot %s." % (vm, name))
-        state = self.status_of(vm)[0]
-        self._changed("rolled VM %s back to snapshot %s" % (vm, name))
-        if self.check:
-            return True
-        if state not in ("Disabled", "Stopped"):
-            self.cluster.set_meta(vm, "target-role", "Stopped")
-            self._wait(vm, ("Stopped",), "stop")
-        self.store.rollback_group_snapshot(vm, name)
-        if state in ("Started", "Starting"):
-            self.cluster.set_meta(vm, "target-role", "Started")
-            self._wait(vm, ("Started",), "start")
-        return True
+def _belongs(image, vm):
+    return image == system_image(vm) or image.startswith("data_%s_" % vm)
 
-    def purge_image(self, vm):
-        self._existing(vm)
-        doomed = snapshots_to_purge(self.store.group_snapshots(vm), self.p)
-        if doomed:
-            self._changed("purged snapshots %s of VM %s" % (", ".join(doomed), vm))
-            if not self.check:
-                for snap in doomed:
-                    self.store.remove_group_snapshot(vm, snap)
-        self.result["purged"] = doomed
-        self.list_snapshots(vm)
-        return bool(doomed)
 
-    # ---- metadata -----------------------------------------------------------------------
-
-    def list_metadata(self, vm):
-        """Every key, internal ones included (as SEAPATH lists them)."""
-        self._existing(vm)
-        self.result["list_metadata"] = sorted(self.store.metadata(system_image(vm)))
-        return False
-
-    def get_metadata(self, vm, key):
-        self._existing(vm)
-        values = self.store.metadata(system_image(vm))
-        if key not in values:
-            raise VmError("VM %s has no metadata key %s." % (vm, key))
-        self.result["metadata_value"] = values[key]
-        return False
-
-    def set_metadata(self, vm, values):
-        """Merge user keys (not internal ones) into the VM's metadata."""
-        self._existing(vm)
-        wanted = validate_user_metadata(values)
-        current = self.store.metadata(system_image(vm))
-        changed = dict((k, v) for k, v in wanted.items() if current.get(k) != v)
-        if not changed:
-            return False
-        self._changed("metadata %s of VM %s" % (", ".join(sorted(changed)), vm))
-        if not self.check:
-            self.store.set_metadata(system_image(vm), changed)
-        return True
+def _meta_value(prim, name):
+    nv = prim.find("meta_attributes/nvpair[@name='%s']" % name)
+    return nv.get("value") if nv is not None else None

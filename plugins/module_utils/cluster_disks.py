@@ -1,0 +1,131 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gridvirt.kvm contributors
+# Apache License 2.0 (see LICENSE)
+"""The disks of cluster VMs in RBD: import, linked and full clones, and the swap that makes a
+forced re-create safe. Every function records what it created so a failure can undo exactly
+that, and nothing else.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import contextlib
+
+from ansible_collections.gridvirt.kvm.plugins.module_utils import source_image
+from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
+from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import (
+    data_image, system_image)
+
+# Per-image snapshot a linked clone hangs from (protected while the clone exists).
+CLONE_SNAP_PREFIX = "gvclone-"
+# Images of a forced re-create live under this prefix until the swap (an RBD image name the
+# VM naming rules can never produce, so it never collides with a VM's own images).
+STAGING_PREFIX = "_gvnew_"
+RETIRED_PREFIX = "_gvold_"
+
+
+def clone_snapshot(clone_name):
+    return CLONE_SNAP_PREFIX + clone_name
+
+
+def disk_plan(store, vm, system_path, data_disk, sizes, prefix=""):
+    """[(image name, 'image'|'size', path or bytes)], checked before any change: the source
+    files are readable and no image of that name exists."""
+    plan = [(prefix + system_image(vm), "image", source_image.readable(system_path))]
+    if data_disk:
+        plan.append((prefix + data_image(vm, len(plan)), "image",
+                     source_image.readable(data_disk)))
+    for size in sizes or []:
+        plan.append((prefix + data_image(vm, len(plan)), "size",
+                     spec.parse_size(size, "additional disk size")))
+    existing = store.image_names()
+    for name, _kind, _value in plan:
+        if name in existing:
+            raise VmError("The RBD image %s already exists but no VM %s owns it: remove it "
+                          "first." % (name, vm))
+    return plan
+
+
+def make_disks(store, run, plan, created):
+    """Import or create every image of the plan; ``created`` lists them as they appear."""
+    for name, kind, value in plan:
+        if kind == "image":
+            fmt, size = source_image.importable(run, value)
+            store.import_image(name, value, fmt, size)
+        else:
+            store.create_image(name, value)
+        created.append(name)
+
+
+def clone_disks(store, source_vm, clone_vm, full, snapshot, pause, created):
+    """The clone's images from the source's, in the source's order.
+
+    Linked (default): a protected per-image snapshot of each source disk and an RBD layered
+    clone of it -- constant time. A running source with several disks is paused for the
+    instant the snapshots take (``pause`` is a context manager), so its disks stay consistent
+    together. Full: an independent copy taken at a group snapshot (consistent across disks
+    without pausing), or at the user's named group snapshot."""
+    images = store.images_of(source_vm)
+    targets = [clone_image_name(name, source_vm, clone_vm) for name in images]
+    taken = None
+    if full or snapshot:
+        taken = snapshot or "%s%s" % (CLONE_SNAP_PREFIX, clone_vm)
+        if not snapshot:
+            store.create_group_snapshot(source_vm, taken)
+        try:
+            for image, target in zip(images, targets):
+                store.copy_image_at_group_snapshot(image, source_vm, taken, target)
+                created.append(target)
+        finally:
+            if not snapshot:
+                store.remove_group_snapshot(source_vm, taken)
+        return targets
+    snap = clone_snapshot(clone_vm)
+    with (pause() if len(images) > 1 else no_pause()):
+        for image in images:
+            store.snapshot_image(image, snap, protect=True)
+    for image, target in zip(images, targets):
+        store.clone_image(image, snap, target)
+        created.append(target)
+    return targets
+
+
+@contextlib.contextmanager
+def no_pause():
+    yield
+
+
+def clone_image_name(image, source_vm, clone_vm):
+    if image == system_image(source_vm):
+        return system_image(clone_vm)
+    return data_image(clone_vm, int(image.rsplit("_", 1)[-1]))
+
+
+def release_parent_snapshots(store, parents):
+    """After a linked clone's images are deleted: the source snapshots they hung from are
+    unprotected and removed once no other clone uses them."""
+    for parent, snap in parents:
+        store.remove_snapshot_if_unused(parent, snap)
+
+
+def swap_in(store, vm, staged):
+    """Forced re-create, the only moment the old VM changes: its images are renamed aside,
+    the staged ones take their names and its group. Returns the retired names; on failure
+    every rename is undone and the old VM is as it was."""
+    current = store.images_of(vm)
+    renames = []
+    try:
+        for name in current:
+            store.rename_image(name, RETIRED_PREFIX + name)
+            renames.append((RETIRED_PREFIX + name, name))
+        for name in staged:
+            final = name[len(STAGING_PREFIX):]
+            store.rename_image(name, final)
+            renames.append((final, name))
+    except BaseException:
+        for new, old in reversed(renames):
+            store.rename_image(new, old)
+        raise
+    return [RETIRED_PREFIX + name for name in current]
