@@ -1,0 +1,661 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gridvirt.kvm contributors
+# Licensed under the Apache License 2.0 (see LICENSE), or at your option under the
+# GNU General Public License version 3 or later (see https://www.gnu.org/licenses/gpl-3.0.txt).
+# SPDX-License-Identifier: Apache-2.0 OR GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: cluster_vm
+short_description: Manage virtual machines of a Pacemaker cluster whose disks live in Ceph RBD
+version_added: 0.1.0
+description:
+  - Creates, updates, starts, stops, moves in and out of Pacemaker, clones, snapshots and
+    removes cluster VMs. Their disks are RBD images and they run as Pacemaker resources of
+    type C(ocf:gridvirt:VirtualDomain) (installed by the C(gridvirt.kvm.hypervisor) role).
+  - The data model is SEAPATH's, so clusters built with SEAPATH's C(cluster_vm) are managed
+    without re-creating their VMs. A VM is the RBD group O(name) with the images
+    C(system_<name>) and C(data_<name>_<i>); the definition and the VM's intent (placement,
+    colocation, constraints, Pacemaker settings) are metadata of C(system_<name>).
+  - Declarative with O(state), or SEAPATH's O(command) verbs with SEAPATH's option names.
+    Both report the truth in C(changed), change nothing under C(--check) (CIB, RBD and
+    libvirt), and show the definition and intent before and after under C(--diff).
+  - One mutating run per VM at a time across the cluster (a RADOS lock with a 60 second
+    lease, so a killed run blocks the VM for at most a minute).
+author:
+  - gridvirt.kvm contributors (@gridvirt)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - gridvirt.kvm.ceph
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+options:
+  name:
+    description:
+      - Name of the VM. 1 to 63 letters, digits, C(-) or C(_), starting with a letter or
+        digit (SEAPATH allows letters and digits only; those names are valid here too).
+      - Required except for O(command=list_vms).
+    type: str
+    aliases: [guest]
+  state:
+    description:
+      - C(present) creates the VM (not started) or updates it, and makes sure it is a
+        Pacemaker resource; its power state is left alone.
+      - C(running) (alias C(started)) also starts it and waits until Pacemaker reports it
+        Started, at most the start timeout.
+      - C(stopped) stops it through Pacemaker (graceful, then forced after O(stop_timeout));
+        with O(force=true) it is powered off at once.
+      - C(disabled) stops it and removes its resource and constraints from Pacemaker; the VM
+        stays in RBD with its intent, and C(present)/C(running) bring it back as it was.
+      - C(absent) removes the resource, constraints, group snapshots, group and images. The
+        images go to the RBD trash for O(trash_delay) seconds, or are deleted with
+        O(purge=true).
+      - Mutually exclusive with O(command).
+    type: str
+    choices: [present, running, started, stopped, disabled, absent]
+  command:
+    description:
+      - SEAPATH-style verb with SEAPATH's option names. Mutually exclusive with O(state).
+      - C(create) converges like O(state=running), or C(present) with O(nostart=true), or
+        C(disabled) with O(enable=false). On an existing VM it updates it in place (SEAPATH
+        fails instead) and re-creates it only with O(force=true).
+      - C(remove) is O(state=absent). C(start), C(stop), C(enable) and C(disable) need an
+        existing VM. C(status) and C(list_vms) only read.
+      - C(clone) creates O(name) from O(src_name).
+      - C(create_snapshot), C(remove_snapshot), C(rollback_snapshot) and C(list_snapshots)
+        work on O(snapshot_name); C(purge_image) deletes snapshots by O(purge_number),
+        O(purge_keep) or O(purge_date), or all of them when none is given.
+      - C(list_metadata), C(get_metadata) (O(metadata_name)) and C(set_metadata) (merges
+        O(metadata)) work on the metadata of the system image.
+      - C(define_colocation) keeps the VM with O(colocated_vms) (O(strong)); C(add_pacemaker_remote)
+        and C(remove_pacemaker_remote) make the guest a Pacemaker guest node or not.
+    type: str
+    choices: [create, remove, list_vms, start, stop, status, clone, enable, disable,
+              list_snapshots, create_snapshot, remove_snapshot, rollback_snapshot,
+              purge_image, list_metadata, get_metadata, set_metadata, define_colocation,
+              add_pacemaker_remote, remove_pacemaker_remote]
+  xml:
+    description:
+      - libvirt domain XML of the VM (the document, not a path), without disk devices (the
+        module adds the RBD network disks with the monitors, the Ceph user and the libvirt
+        secret). Its C(<name>) becomes O(name); the UUID is kept when given, else derived
+        from the name; NICs without a MAC get a stable one.
+      - Required to create a VM. On an existing VM a changed XML updates the stored
+        definition in place; the running guest gets it at its next restart (see O(apply)).
+    type: str
+  system_image:
+    description:
+      - qcow2 or raw image on the node the task runs on, imported into C(system_<name>).
+      - Required to create a VM. On an existing VM it is used only with O(force=true).
+    type: path
+  data_disk:
+    description:
+      - qcow2 or raw image imported as the first data disk (C(data_<name>_1)), before
+        O(additional_disks). SEAPATH accepts this option and ignores it.
+    type: path
+  additional_disks:
+    description:
+      - Sizes of extra empty disks (C(10G), C(512M) or bytes), in order.
+      - Disks added to the list are created and attached to an existing VM; disks are never
+        removed by shortening the list.
+    type: list
+    elements: raw
+  disk_bus:
+    description:
+      - Bus of the VM's disks. Defaults to C(virtio) for a new VM and to the current bus for
+        an existing one.
+    type: str
+    choices: [virtio, scsi, sata, ide]
+  force:
+    description:
+      - With O(system_image) on an existing VM, re-create its disks. The new images are
+        imported under temporary names while the VM runs on; only when they are complete is
+        the VM stopped, its images swapped for the new ones (the old ones go to the trash
+        with its snapshots) and the VM started again. A failure before the swap leaves the
+        old VM as it was.
+      - With O(state=stopped) or O(command=stop), power the guest off at once.
+    type: bool
+    default: false
+  enable:
+    description:
+      - With O(command=create), C(false) creates the VM without adding it to Pacemaker
+        (SEAPATH's option).
+    type: bool
+    default: true
+  nostart:
+    description:
+      - With O(command=create), O(command=clone) or O(command=enable), do not start the VM.
+    type: bool
+    default: false
+  apply:
+    description:
+      - What to do when a running VM's stored definition differs from the one it started
+        with. C(none) leaves it running and returns RV(restart_required=true); C(restart)
+        stops and starts it through Pacemaker.
+    type: str
+    choices: [none, restart]
+    default: none
+  src_name:
+    description:
+      - Source VM of O(command=clone).
+    type: str
+  full:
+    description:
+      - With O(command=clone), copy the images (an independent VM, time proportional to
+        the data) instead of the default linked clone.
+      - A linked clone hangs from a protected snapshot of each source image (constant time,
+        copy-on-write). A running source with several disks is paused for the instant the
+        snapshots take, so its disks stay consistent together; a full copy is taken at a
+        group snapshot, which is consistent without pausing.
+    type: bool
+    default: false
+  snapshot_name:
+    description:
+      - Snapshot for the snapshot commands, and the snapshot O(command=clone) starts from.
+        1 to 128 letters, digits, C(-), C(_), C(.) or C(:).
+      - Snapshots are RBD group snapshots, consistent across all disks of the VM. A rollback
+        stops the VM through Pacemaker, rolls every disk back and starts it again if it
+        was running; its constraints are kept.
+      - Ceph before 19 cannot clone from a group snapshot, so a clone from a snapshot is a
+        full copy there (with a warning).
+    type: str
+  purge_number:
+    description:
+      - With O(command=purge_image), delete this many snapshots, oldest first (SEAPATH's
+        meaning).
+    type: int
+  purge_keep:
+    description:
+      - With O(command=purge_image), keep this many of the newest snapshots and delete the
+        rest.
+    type: int
+  purge_date:
+    description:
+      - With O(command=purge_image), delete the snapshots taken before this moment.
+      - Give C(date) (with an optional C(time)), or C(iso_8601), or C(posix). Without a
+        timezone, dates and times are read as UTC (SEAPATH ignores the timezone and reads
+        them in the node's local time).
+    type: dict
+    suboptions:
+      date:
+        description: Day as C(YYYY-MM-DD).
+        type: str
+      time:
+        description: Time of O(purge_date.date) as C(HH:MM) or C(HH:MM:SS); midnight when
+          not given.
+        type: str
+      iso_8601:
+        description: Moment as ISO 8601, for example C(2026-11-21T08:30:00+01:00).
+        type: str
+      posix:
+        description: Moment as seconds since 1970-01-01 UTC.
+        type: int
+  metadata:
+    description:
+      - Key/value strings stored as metadata of the system image. Keys are letters, digits,
+        C(-), C(_) or C(.), may not start with C(_) and may not be C(xml) or C(vm_name).
+      - Merged into the existing keys (never removes one). With O(command=clone) it replaces
+        the keys the clone would take from its source.
+    type: dict
+  metadata_name:
+    description:
+      - Key read by O(command=get_metadata).
+    type: str
+  preferred_host:
+    description:
+      - Node the VM runs on when it can (a location constraint of score 100). It fails over
+        when that node fails and comes back when it returns. An empty string removes it.
+    type: str
+  pinned_host:
+    description:
+      - Node the VM may only run on (a location constraint of score INFINITY); it never
+        fails over. Takes precedence over O(preferred_host). An empty string removes it.
+    type: str
+  live_migration:
+    description:
+      - Allow Pacemaker to live-migrate the VM (C(allow-migrate)). Left as it is when not
+        given; C(false) for a new VM.
+    type: bool
+  migration_user:
+    description:
+      - User for the SSH connection to the destination node during a live migration.
+    type: str
+  stop_timeout:
+    description:
+      - Timeout of the resource's stop operation (seconds, or with C(s), C(min) or C(h)),
+        the time a guest has to shut down before it is powered off. 30 seconds for a new VM.
+    type: str
+  migrate_to_timeout:
+    description:
+      - Timeout of the resource's migrate_to operation. 120 seconds for a new VM.
+    type: str
+  migration_downtime:
+    description:
+      - Maximum downtime of a live migration, in milliseconds.
+    type: str
+  priority:
+    description:
+      - Pacemaker priority of the resource (a whole number; higher ones are kept running
+        when not everything can run).
+    type: str
+  clear_constraint:
+    description:
+      - With O(command=clone), do not take the source's preferred or pinned host.
+    type: bool
+    default: false
+  pacemaker_meta:
+    description:
+      - Extra meta attributes of the resource (for example C(resource-stickiness)). Given,
+        it replaces the previous set. Attributes the module sets itself (C(target-role),
+        C(is-managed), C(allow-migrate), C(priority), C(remote-*)) are refused.
+    type: dict
+  pacemaker_params:
+    description:
+      - Extra instance attributes of the resource agent. Given, it replaces the previous set.
+        Pacemaker restarts a running resource whose instance attributes change.
+    type: dict
+  pacemaker_utilization:
+    description:
+      - Utilization attributes of the resource (for example C(cpu), C(memory)). Given, it
+        replaces the previous set.
+    type: dict
+  clear_pacemaker_meta:
+    description:
+      - With O(command=clone), do not take the source's O(pacemaker_meta).
+    type: bool
+    default: false
+  clear_pacemaker_params:
+    description:
+      - With O(command=clone), do not take the source's O(pacemaker_params).
+    type: bool
+    default: false
+  clear_pacemaker_utilization:
+    description:
+      - With O(command=clone), do not take the source's O(pacemaker_utilization).
+    type: bool
+    default: false
+  crm_config_cmd:
+    description:
+      - crmsh C(configure) commands (SEAPATH's option), run as argument lists when the
+        resource is added to Pacemaker (create, enable, clone). Needs crmsh on the node; the
+        task fails with a clear message before any change when it is missing.
+      - Prefer O(constraints), which needs no crmsh and is kept in step on every run.
+    type: list
+    elements: str
+  constraints:
+    description:
+      - Extra constraints of the VM, as data. Given, it is the whole set (constraints it no
+        longer lists are removed). Stored with the VM, so they survive disable/enable.
+      - Each item has a C(type). C(location) takes C(node) and C(score) (default 100);
+        C(ban) takes C(node); C(colocation) takes C(with) (another resource) and C(score)
+        (default INFINITY); C(order) takes C(first) or C(then) (the other end is the VM),
+        C(kind) (Mandatory, Optional or Serialize) and C(symmetrical); C(xml) takes C(xml),
+        one raw CIB constraint element (C(rsc_location), C(rsc_colocation), C(rsc_order) or
+        C(rsc_ticket)) with an id and naming the VM.
+    type: list
+    elements: dict
+  colocated_vms:
+    description:
+      - VMs to keep with this one. With O(command=define_colocation) they are added to the
+        VM's colocations; with O(state) or O(command=create) they are the whole set.
+    type: list
+    elements: str
+  strong:
+    description:
+      - Colocation kind for O(colocated_vms). C(true) is a strong colocation (score INFINITY,
+        the VM runs only where the others run); C(false) a weak one (score 100).
+    type: bool
+    default: false
+  remote_name:
+    description:
+      - Guest node name of O(command=add_pacemaker_remote) (C(remote-node)).
+    type: str
+  remote_address:
+    description:
+      - Address of the guest's pacemaker_remote; defaults to O(remote_name).
+    type: str
+  remote_port:
+    description:
+      - Port of the guest's pacemaker_remote (Pacemaker's default is 3121).
+    type: int
+  remote_timeout:
+    description:
+      - Time to wait for the guest's pacemaker_remote connection (C(remote-connect-timeout)).
+    type: str
+  purge:
+    description:
+      - With O(state=absent), O(command=remove) or a forced re-create, delete the images at
+        once instead of moving them to the RBD trash. Images that linked clones still use go
+        to the trash anyway.
+    type: bool
+    default: false
+  trash_delay:
+    description:
+      - Seconds removed images stay protected in the RBD trash (C(rbd trash restore) brings
+        them back) before a trash purge may delete them.
+    type: int
+    default: 0
+notes:
+  - Guests that must run under software emulation use C(<domain type='qemu'>) in O(xml).
+  - The resource's operation timeouts bound every wait (start 120 s, stop O(stop_timeout),
+    migrate_to O(migrate_to_timeout)), plus one monitor interval.
+  - Changing O(xml) of a running VM sets RV(restart_required); Pacemaker options that are
+    meta attributes, utilization or operation timeouts apply without a restart.
+seealso:
+  - module: gridvirt.kvm.standalone_vm
+"""
+
+EXAMPLES = r"""
+- name: Create a VM and run it, preferably on hv1
+  gridvirt.kvm.cluster_vm:
+    name: rtu1
+    state: running
+    xml: "{{ lookup('template', 'vm.xml.j2') }}"
+    system_image: /var/lib/images/rtu.qcow2
+    preferred_host: hv1
+    live_migration: true
+    pacemaker_utilization:
+      cpu: 2
+      memory: 2048
+    constraints:
+      - type: ban
+        node: hv3
+
+- name: SEAPATH style, unchanged playbook
+  gridvirt.kvm.cluster_vm:
+    name: guest0
+    command: create
+    system_image: my_disk.qcow2
+    xml: "{{ lookup('file', 'my_vm_config.xml', errors='strict') }}"
+    metadata:
+      myMetadata: value
+
+- name: Snapshot, then roll back
+  gridvirt.kvm.cluster_vm:
+    name: rtu1
+    command: "{{ item }}"
+    snapshot_name: before-upgrade
+  loop: [create_snapshot, rollback_snapshot]
+
+- name: Keep rtu1 and rtu2 together
+  gridvirt.kvm.cluster_vm:
+    name: rtu1
+    command: define_colocation
+    colocated_vms: [rtu2]
+    strong: true
+
+- name: Linked clone (constant time), not started
+  gridvirt.kvm.cluster_vm:
+    name: rtu9
+    command: clone
+    src_name: rtu1
+    nostart: true
+
+- name: Take it out of Pacemaker, keep its disks
+  gridvirt.kvm.cluster_vm:
+    name: rtu9
+    state: disabled
+
+- name: Remove it; its images stay in the RBD trash for a day
+  gridvirt.kvm.cluster_vm:
+    name: rtu9
+    state: absent
+    trash_delay: 86400
+"""
+
+RETURN = r"""
+name:
+  description: Name of the VM.
+  returned: when O(name) is given
+  type: str
+  sample: rtu1
+status:
+  description: Status of the VM after the task (in check mode, before it).
+  returned: for states and the commands on one VM, except the snapshot and metadata listings
+  type: str
+  sample: Started
+  choices: [Undefined, Disabled, Starting, Started, Stopping, Stopped, Failed]
+node:
+  description: Cluster node running the VM (null when it does not run).
+  returned: for states and the commands on one VM, except the snapshot and metadata listings
+  type: str
+  sample: hv1
+uuid:
+  description: UUID of the VM.
+  returned: when the VM exists
+  type: str
+macs:
+  description: MAC addresses of the NICs, in order.
+  returned: when the VM exists
+  type: list
+  elements: str
+images:
+  description: RBD images of the VM, system image first.
+  returned: when the VM exists
+  type: list
+  elements: str
+  sample: [system_rtu1, data_rtu1_1]
+metadata:
+  description: User metadata of the VM.
+  returned: when the VM exists
+  type: dict
+restart_required:
+  description: The VM runs on another definition than the stored one; it takes effect at
+    its next restart.
+  returned: when the VM exists
+  type: bool
+changes:
+  description: What the task changed (or would change in check mode), one sentence each.
+  returned: always
+  type: list
+  elements: str
+  sample: ["created VM rtu1"]
+list_vms:
+  description: Names of every VM of the pool (SEAPATH's return value).
+  returned: O(command=list_vms)
+  type: list
+  elements: str
+vms:
+  description: Every VM of the pool with its status and node, from one CIB read and one
+    RBD listing.
+  returned: O(command=list_vms)
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: VM name.
+      type: str
+    status:
+      description: VM status.
+      type: str
+    node:
+      description: Node running it, or null.
+      type: str
+list_snapshot:
+  description: Snapshot names, oldest first (SEAPATH's return value name).
+  returned: snapshot commands and O(command=purge_image)
+  type: list
+  elements: str
+snapshots:
+  description: Snapshots, oldest first, with their creation time.
+  returned: snapshot commands and O(command=purge_image)
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Snapshot name.
+      type: str
+    created:
+      description: Creation time, ISO 8601 in UTC.
+      type: str
+purged:
+  description: Snapshots deleted (or that would be, in check mode) by O(command=purge_image).
+  returned: O(command=purge_image)
+  type: list
+  elements: str
+list_metadata:
+  description: Every metadata key of the VM, internal ones included (as SEAPATH lists them).
+  returned: O(command=list_metadata)
+  type: list
+  elements: str
+metadata_value:
+  description: Value of O(metadata_name).
+  returned: O(command=get_metadata)
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.gridvirt.kvm.plugins.module_utils import cluster_intent as ci
+from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
+from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
+from ansible_collections.gridvirt.kvm.plugins.module_utils.cluster import ClusterVm
+from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
+
+COMMANDS = ["create", "remove", "list_vms", "start", "stop", "status", "clone", "enable",
+            "disable", "list_snapshots", "create_snapshot", "remove_snapshot",
+            "rollback_snapshot", "purge_image", "list_metadata", "get_metadata",
+            "set_metadata", "define_colocation", "add_pacemaker_remote",
+            "remove_pacemaker_remote"]
+STATES = ["present", "running", "started", "stopped", "disabled", "absent"]
+SNAPSHOT_COMMANDS = ("create_snapshot", "remove_snapshot", "rollback_snapshot")
+DEFAULT_SECRET_UUID = "5b1a8d2e-3c4f-4e6a-9b7d-1f0e2c3a4b5d"
+
+
+def argument_spec():
+    return dict(
+        ceph_conf=dict(type="path", default="/etc/ceph/ceph.conf"),
+        ceph_user=dict(type="str", default="libvirt"),
+        keyring=dict(type="path"),
+        pool=dict(type="str", default="rbd"),
+        namespace=dict(type="str"),
+        secret_uuid=dict(type="str", default=DEFAULT_SECRET_UUID),
+        name=dict(type="str", aliases=["guest"]),
+        state=dict(type="str", choices=STATES),
+        command=dict(type="str", choices=COMMANDS),
+        xml=dict(type="str"),
+        system_image=dict(type="path"),
+        data_disk=dict(type="path"),
+        additional_disks=dict(type="list", elements="raw"),
+        disk_bus=dict(type="str", choices=["virtio", "scsi", "sata", "ide"]),
+        force=dict(type="bool", default=False),
+        enable=dict(type="bool", default=True),
+        nostart=dict(type="bool", default=False),
+        apply=dict(type="str", choices=["none", "restart"], default="none"),
+        src_name=dict(type="str"),
+        full=dict(type="bool", default=False),
+        snapshot_name=dict(type="str"),
+        purge_number=dict(type="int"),
+        purge_keep=dict(type="int"),
+        purge_date=dict(type="dict", options=dict(
+            date=dict(type="str"), time=dict(type="str"),
+            iso_8601=dict(type="str"), posix=dict(type="int"))),
+        metadata=dict(type="dict"),
+        metadata_name=dict(type="str"),
+        preferred_host=dict(type="str"),
+        pinned_host=dict(type="str"),
+        live_migration=dict(type="bool"),
+        migration_user=dict(type="str"),
+        stop_timeout=dict(type="str"),
+        migrate_to_timeout=dict(type="str"),
+        migration_downtime=dict(type="str"),
+        priority=dict(type="str"),
+        clear_constraint=dict(type="bool", default=False),
+        pacemaker_meta=dict(type="dict"),
+        pacemaker_params=dict(type="dict"),
+        pacemaker_utilization=dict(type="dict"),
+        clear_pacemaker_meta=dict(type="bool", default=False),
+        clear_pacemaker_params=dict(type="bool", default=False),
+        clear_pacemaker_utilization=dict(type="bool", default=False),
+        crm_config_cmd=dict(type="list", elements="str"),
+        constraints=dict(type="list", elements="dict"),
+        colocated_vms=dict(type="list", elements="str"),
+        strong=dict(type="bool", default=False),
+        remote_name=dict(type="str"),
+        remote_address=dict(type="str"),
+        remote_port=dict(type="int"),
+        remote_timeout=dict(type="str"),
+        purge=dict(type="bool", default=False),
+        trash_delay=dict(type="int", default=0),
+    )
+
+
+def check_request(params):
+    """Every rule Ansible's argspec cannot express, before any I/O; raises VmError."""
+    command = params["command"]
+    if command != "list_vms":
+        spec.validate_vm_name(params["name"])
+    spec.validate_pool_name(params["pool"])
+    if params["namespace"]:
+        spec.validate_pool_name(params["namespace"])
+    spec.validate_uuid(params["secret_uuid"])
+    _check_command_inputs(params)
+    if params["xml"]:
+        dx.reject_owned_disks(dx.parse_domain(params["xml"]))
+    for size in params["additional_disks"] or []:
+        spec.parse_size(size, "additional disk size")
+    if params["purge_date"] is not None:
+        spec.parse_purge_date(params["purge_date"])
+    for option in ("purge_number", "purge_keep", "trash_delay"):
+        if params[option] is not None and params[option] < 0:
+            raise VmError("%s must be zero or more." % option)
+    ci.validate_user_metadata(params["metadata"])
+    ci.intent_from_options(params)
+    if params["name"]:
+        ci.normalize_constraints(params["name"], params["constraints"])
+    for other in params["colocated_vms"] or []:
+        spec.validate_vm_name(other)
+        if other == params["name"]:
+            raise VmError("VM %s cannot be colocated with itself." % other)
+
+
+def _check_command_inputs(params):
+    command = params["command"]
+    if command == "clone":
+        if not params["src_name"]:
+            raise VmError("src_name is required when command is clone.")
+        spec.validate_vm_name(params["src_name"])
+    if command in SNAPSHOT_COMMANDS or (command == "clone" and params["snapshot_name"]):
+        spec.validate_snapshot_name(params["snapshot_name"])
+    if command == "get_metadata" and not params["metadata_name"]:
+        raise VmError("metadata_name is required when command is get_metadata.")
+    if command == "set_metadata" and not params["metadata"]:
+        raise VmError("metadata is required when command is set_metadata.")
+    if command == "define_colocation" and not params["colocated_vms"]:
+        raise VmError("colocated_vms is required when command is define_colocation.")
+    if command == "add_pacemaker_remote":
+        ci.validate_remote(params)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        mutually_exclusive=[("state", "command"),
+                            ("purge_number", "purge_date", "purge_keep")],
+        required_one_of=[("state", "command")],
+        supports_check_mode=True,
+    )
+    try:
+        check_request(module.params)
+        result = ClusterVm(module.params, module.check_mode, module.run_command,
+                           module.warn).run()
+    except VmError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    diffs = result.pop("diff", None)
+    if module._diff and diffs:
+        result["diff"] = diffs
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
