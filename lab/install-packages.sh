@@ -7,7 +7,7 @@ PACKAGES=(
     python3-libvirt python3-lxml libvirt-dev pkg-config gcc
     busybox-static cpio syslinux syslinux-common mtools dosfstools fdisk openssl
     ceph-mon ceph-mgr ceph-osd ceph-common python3-rbd python3-rados
-    pacemaker pacemaker-cli-utils corosync resource-agents
+    pacemaker pacemaker-cli-utils corosync resource-agents crmsh
     python3-pytest python3-pytest-timeout
     rsync git make shellcheck
 )

@@ -539,7 +539,8 @@ def argument_spec():
         keyring=dict(type="path"),
         pool=dict(type="str", default="rbd"),
         namespace=dict(type="str"),
-        secret_uuid=dict(type="str", default=DEFAULT_SECRET_UUID),
+        # A UUID naming the libvirt secret, not the secret itself.
+        secret_uuid=dict(type="str", default=DEFAULT_SECRET_UUID, no_log=False),
         name=dict(type="str", aliases=["guest"]),
         state=dict(type="str", choices=STATES),
         command=dict(type="str", choices=COMMANDS),
