@@ -5,7 +5,10 @@
   * the cost of a no-op rerun of a standalone_vm task per VM, against an
     ansible.builtin.ping task per VM on the same host;
   * importing an image into RBD: the RBD store's path (qemu-img writing into a pre-created
-    image) against `rbd import` of the raw image and SEAPATH's copy-then-convert.
+    image) against `rbd import` of the raw image and SEAPATH's copy-then-convert;
+  * cluster_vm: a whole create (import, definition, Pacemaker resource) against the raw
+    `rbd import` and SEAPATH's path for the same image; linked clone time for a 40 MiB and
+    a 4 GiB source; list_vms with 1 and with 50 VMs registered.
 
 Every figure is the median of several runs of the real module through ansible-playbook.
 These are measurements, not assertions. Results: benchmarks/results/<time>.json and
@@ -170,11 +173,143 @@ def rbd_import_throughput(size_label="1G"):
     return result
 
 
+def cluster_task(args):
+    return {"gridvirt.kvm.cluster_vm": args}
+
+
+def cluster_remove(prefix):
+    """Remove the bench's cluster VMs (purged, not trashed) and stray images."""
+    groups = json.loads(subprocess.run(["rbd"] + CEPH_ARGS + ["--format", "json", "group",
+                                                              "ls"],
+                                       capture_output=True, text=True, check=True).stdout)
+    doomed = [g for g in groups if g.startswith(prefix)]
+    # Clones first: their source's images cannot go while clones hang from them.
+    doomed.sort(key=lambda g: g == prefix + "src")
+    if doomed:
+        playbook([cluster_task({"name": "{{ item }}", "state": "absent", "purge": True}) | {
+            "loop": doomed}])
+
+
+def sparse_source(size, data_mib):
+    """The test guest grown to `size` with `data_mib` MiB of data written into it: what a
+    real VM's disk holds, within the lab's 4 GiB OSD."""
+    path = os.path.join(IMAGES, "bench-sparse-%s-%d.raw" % (size, data_mib))
+    if not os.path.exists(path):
+        subprocess.run(["qemu-img", "convert", "-O", "raw", lab.GUEST_RAW, path], check=True)
+        subprocess.run(["qemu-img", "resize", "-f", "raw", path, size], check=True,
+                       capture_output=True)
+        with open(path, "r+b") as handle:
+            handle.seek(64 * 1048576)
+            chunk = os.urandom(1048576)
+            for _mib in range(data_mib):
+                handle.write(chunk)
+    return path
+
+
+def cluster_create_throughput(size_label="1G"):
+    """cluster_vm create (state present: import + definition + resource, no boot) of the
+    filled image, whole play minus a status play, against the raw import paths."""
+    qcow2 = bench_image(size_label)
+    name = "benchcl-create"
+    cluster_remove("benchcl-")
+    args = {"name": name, "state": "present", "xml": lab.guest_xml(name),
+            "system_image": qcow2}
+    runs, baselines = [], []
+    for _attempt in range(REPEAT):
+        runs.append(playbook([cluster_task(args)])[0])
+        baselines.append(playbook([cluster_task({"name": name, "command": "status"})])[0])
+        cluster_remove("benchcl-")
+    return {"create": statistics.median(runs), "baseline": statistics.median(baselines)}
+
+
+def cluster_clone_times():
+    """Linked clone of a running-size source: 40 MiB (the test guest) and 4 GiB virtual
+    with 1 GiB of data."""
+    figures = {}
+    for label, image in (("40 MiB", lab.GUEST_IMAGE),
+                         ("4 GiB (1 GiB data)", sparse_source("4G", 1024))):
+        cluster_remove("benchcl-")
+        src = "benchcl-src"
+        playbook([cluster_task({"name": src, "state": "present", "xml": lab.guest_xml(src),
+                                "system_image": image})])
+        baseline = median_seconds([cluster_task({"name": src, "command": "status"})])
+        runs = []
+        for attempt in range(REPEAT):
+            clone = "benchcl-c%d" % attempt
+            runs.append(playbook([cluster_task({"name": clone, "command": "clone",
+                                                "src_name": src, "nostart": True})])[0])
+        figures[label] = {"clone": statistics.median(runs), "baseline": baseline}
+    cluster_remove("benchcl-")
+    return figures
+
+
+def cluster_list_vms(count=50):
+    """list_vms with the source alone, then with `count` more VMs (linked clones, each a
+    Pacemaker resource)."""
+    cluster_remove("benchcl-")
+    src = "benchcl-src"
+    playbook([cluster_task({"name": src, "state": "present", "xml": lab.guest_xml(src),
+                            "system_image": lab.GUEST_IMAGE})])
+    listing = [cluster_task({"command": "list_vms"})]
+    alone = median_seconds(listing)
+    playbook([cluster_task({"name": "benchcl-l{{ item }}", "command": "clone",
+                            "src_name": src, "nostart": True})
+              | {"loop": list(range(count))}])
+    many = median_seconds(listing)
+    cluster_remove("benchcl-")
+    return {"vms": count + 1, "one": alone, "many": many}
+
+
+def report_cluster(figures):
+    cluster = figures.get("cluster")
+    if not cluster:
+        return []
+    create, imports = cluster["create"], figures["rbd_import"]
+    mib = imports["size_bytes"] / 1048576.0
+    own = create["create"] - create["baseline"]
+    lines = ["", "## cluster_vm create against raw imports (%d MiB image)" % mib, "",
+             "cluster_vm `state: present` of a new VM: import into RBD, definition and "
+             "metadata, libvirt validation, Pacemaker resource. Whole play %.2f s; minus a "
+             "`status` play (ansible start-up) %.2f s." % (create["create"], own), "",
+             "| path | seconds | MiB/s | time / cluster_vm create |", "|---|---|---|---|",
+             "| cluster_vm create (own work) | %.2f | %.0f | 1.00x |" % (own, mib / own)]
+    for label in ("rbd import of the raw image", "SEAPATH (copy to /tmp, qemu-img convert -W)"):
+        lines.append("| %s | %.2f | %.0f | %.2fx |" % (label, imports[label],
+                                                       mib / imports[label],
+                                                       imports[label] / own))
+    lines += ["", "## cluster_vm linked clone", "",
+              "| source | whole play (s) | own work (s) |", "|---|---|---|"]
+    clones = cluster["clone"]
+    for label in clones:
+        lines.append("| %s | %.2f | %.2f |" % (label, clones[label]["clone"],
+                                               clones[label]["clone"]
+                                               - clones[label]["baseline"]))
+    small, big = (clones[label]["clone"] for label in clones)
+    lines += ["", "Linked clone, 4 GiB vs 40 MiB source (whole play): %.2fx." % (big / small)]
+    listing = cluster["list_vms"]
+    per_vm = 1000 * (listing["many"] - listing["one"]) / (listing["vms"] - 1)
+    lines += ["", "## cluster_vm list_vms", "",
+              "| VMs registered | whole play (s) |", "|---|---|",
+              "| 1 | %.2f |" % listing["one"],
+              "| %d | %.2f |" % (listing["vms"], listing["many"]), "",
+              "Cost per additional VM: %.1f ms (one CIB status read and one RBD group listing "
+              "for all of them)." % per_vm]
+    return lines
+
+
 def report(figures):
     lines = ["# gridvirt.kvm benchmarks (%s)" % figures["time"], "",
              "Machine: %s cores; guests under TCG; medians of %d runs; times of whole "
-             "ansible-playbook runs (s)." % (os.cpu_count(), REPEAT), "",
-             "## Clone (standalone_vm)", "",
+             "ansible-playbook runs (s)." % (os.cpu_count(), REPEAT)]
+    lines += report_standalone_clone(figures) + report_noop(figures)
+    lines += report_import(figures) + report_cluster(figures)
+    return "\n".join(lines) + "\n"
+
+
+def report_standalone_clone(figures):
+    if not figures["clone"]:
+        return []
+    lines = ["", "## Clone (standalone_vm)", "",
              "Whole play, then the clone's own work (whole play minus a `status` play on the "
              "same VM, i.e. without ansible start-up).", "",
              "| source disk | linked | full | linked, own work | full, own work | full / linked "
@@ -187,19 +322,30 @@ def report(figures):
             label, clone["linked"], clone["full"], own_linked, own_full, own_full / own_linked))
     small, big = (figures["clone"][label]["linked"] for _s, label in SIZES)
     lines += ["", "Linked clone (whole play), 2 GiB vs 100 MiB: %.2fx (flat means ~1x)."
-              % (big / small), ""]
-    noop = figures["noop"]
+              % (big / small)]
+    return lines
+
+
+def report_noop(figures):
+    noop = figures.get("noop")
+    if not noop:
+        return []
     vm, ping = noop["standalone_vm no-op"], noop["ping"]
-    lines += ["## No-op rerun per VM (%d VMs)" % NOOP_VMS, "",
-              "| task | per VM (s) | %d VMs, whole play (s) |" % NOOP_VMS, "|---|---|---|",
-              "| standalone_vm, unchanged VM | %.3f | %.2f |"
-              % (vm["per_vm"], vm["total_%d" % NOOP_VMS]),
-              "| ansible.builtin.ping | %.3f | %.2f |"
-              % (ping["per_vm"], ping["total_%d" % NOOP_VMS]),
-              "", "Ratio per VM, standalone_vm no-op / ping: %.2fx. The rerun reported %s."
-              % (vm["per_vm"] / ping["per_vm"],
-                 "changes (a defect)" if noop["noop_rerun_changed"] else "changed=0")]
+    lines = ["", "## No-op rerun per VM (%d VMs)" % NOOP_VMS, "",
+             "| task | per VM (s) | %d VMs, whole play (s) |" % NOOP_VMS, "|---|---|---|",
+             "| standalone_vm, unchanged VM | %.3f | %.2f |"
+             % (vm["per_vm"], vm["total_%d" % NOOP_VMS]),
+             "| ansible.builtin.ping | %.3f | %.2f |"
+             % (ping["per_vm"], ping["total_%d" % NOOP_VMS]),
+             "", "Ratio per VM, standalone_vm no-op / ping: %.2fx. The rerun reported %s."
+             % (vm["per_vm"] / ping["per_vm"],
+                "changes (a defect)" if noop["noop_rerun_changed"] else "changed=0")]
+    return lines
+
+
+def report_import(figures):
     imports = figures.get("rbd_import")
+    lines = []
     if imports:
         ours = imports["gridvirt (qemu-img convert -n -W into RBD)"]
         mib = imports["size_bytes"] / 1048576.0
@@ -208,17 +354,26 @@ def report(figures):
         for label in sorted(k for k in imports if k != "size_bytes"):
             lines.append("| %s | %.2f | %.0f | %.2fx |"
                          % (label, imports[label], mib / imports[label], imports[label] / ours))
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main():
+    """BENCH_SECTIONS (comma-separated: clone, noop, import, cluster) limits the run;
+    cluster needs import (its ratios are against the same raw imports)."""
+    sections = os.environ.get("BENCH_SECTIONS", "clone,noop,import,cluster").split(",")
     os.makedirs(RESULTS, exist_ok=True)
     figures = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                "clone": {}}
-    for size, label in SIZES:
-        figures["clone"][label] = clone_times(size)
-    figures["noop"] = noop_rerun_cost()
-    figures["rbd_import"] = rbd_import_throughput()
+    if "clone" in sections:
+        for size, label in SIZES:
+            figures["clone"][label] = clone_times(size)
+    if "noop" in sections:
+        figures["noop"] = noop_rerun_cost()
+    if "import" in sections or "cluster" in sections:
+        figures["rbd_import"] = rbd_import_throughput()
+    if "cluster" in sections:
+        figures["cluster"] = {"create": cluster_create_throughput(),
+                              "clone": cluster_clone_times(), "list_vms": cluster_list_vms()}
     stamp = figures["time"].replace(":", "")
     with open(os.path.join(RESULTS, "%s.json" % stamp), "w") as handle:
         json.dump(figures, handle, indent=2)
