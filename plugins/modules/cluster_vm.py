@@ -262,7 +262,8 @@ options:
   pacemaker_params:
     description:
       - Extra instance attributes of the resource agent. Given, it replaces the previous set.
-        Pacemaker restarts a running resource whose instance attributes change.
+        A change applies to a running VM without restarting it (the agent reloads; its
+        parameters are read by each action).
     type: dict
   pacemaker_utilization:
     description:
@@ -349,8 +350,9 @@ notes:
   - Guests that must run under software emulation use C(<domain type='qemu'>) in O(xml).
   - The resource's operation timeouts bound every wait (start 120 s, stop O(stop_timeout),
     migrate_to O(migrate_to_timeout)), plus one monitor interval.
-  - Changing O(xml) of a running VM sets RV(restart_required); Pacemaker options that are
-    meta attributes, utilization or operation timeouts apply without a restart.
+  - Changing O(xml) of a running VM sets RV(restart_required); Pacemaker options (meta
+    attributes, instance attributes, utilization, operation timeouts) apply without a
+    restart.
 seealso:
   - module: gridvirt.kvm.standalone_vm
 """

@@ -291,8 +291,14 @@ def test_pacemaker_options_and_constraints_update_the_live_cib():
             "pacemaker_utilization": {"cpu": 1, "memory": 256},
             "constraints": [{"type": "xml", "xml": '<rsc_location id="raw-%s" rsc="%s" '
                              'node="%s" score="7"/>' % (VM, VM, lab.node_name())}]}
+    console = lab.Console(VM)
     result = cl.ok(args)
     assert result["changed"] and result["status"] == "Started"
+    # Meta attributes, utilization, timeouts and migration settings apply to the running
+    # guest without restarting it (the agent reloads).
+    time.sleep(3)
+    assert "booted" not in console.text() and "power button" not in console.text()
+    assert cl.status(VM)[0] == "Started"
     prim = cl.cib_xpath("//primitive[@id='%s']" % VM)
     for text in ('name="allow-migrate" value="true"', 'name="priority" value="5"',
                  'name="resource-stickiness" value="50"', 'name="memory" value="256"',
