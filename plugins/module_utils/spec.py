@@ -188,3 +188,15 @@ def _parse_iso(text):
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=_utc())
     return parsed
+
+
+def purge_argument_spec():
+    """Options of command=purge_image, the same in both modules (doc fragment
+    gridvirt.kvm.purge)."""
+    return dict(
+        purge_number=dict(type="int"),
+        purge_keep=dict(type="int"),
+        purge_date=dict(type="dict", options=dict(
+            date=dict(type="str"), time=dict(type="str"),
+            iso_8601=dict(type="str"), posix=dict(type="int"))),
+    )

@@ -31,6 +31,7 @@ author:
   - gridvirt.kvm contributors (@gridvirt)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - gridvirt.kvm.purge
   - gridvirt.kvm.ceph
 attributes:
   check_mode:
@@ -169,37 +170,6 @@ options:
       - Ceph before 19 cannot clone from a group snapshot, so a clone from a snapshot is a
         full copy there (with a warning).
     type: str
-  purge_number:
-    description:
-      - With O(command=purge_image), delete this many snapshots, oldest first (SEAPATH's
-        meaning).
-    type: int
-  purge_keep:
-    description:
-      - With O(command=purge_image), keep this many of the newest snapshots and delete the
-        rest.
-    type: int
-  purge_date:
-    description:
-      - With O(command=purge_image), delete the snapshots taken before this moment.
-      - Give C(date) (with an optional C(time)), or C(iso_8601), or C(posix). Without a
-        timezone, dates and times are read as UTC (SEAPATH ignores the timezone and reads
-        them in the node's local time).
-    type: dict
-    suboptions:
-      date:
-        description: Day as C(YYYY-MM-DD).
-        type: str
-      time:
-        description: Time of O(purge_date.date) as C(HH:MM) or C(HH:MM:SS); midnight when
-          not given.
-        type: str
-      iso_8601:
-        description: Moment as ISO 8601, for example C(2026-11-21T08:30:00+01:00).
-        type: str
-      posix:
-        description: Moment as seconds since 1970-01-01 UTC.
-        type: int
   metadata:
     description:
       - Key/value strings stored as metadata of the system image. Keys are letters, digits,
@@ -535,7 +505,8 @@ DEFAULT_SECRET_UUID = "5b1a8d2e-3c4f-4e6a-9b7d-1f0e2c3a4b5d"
 
 
 def argument_spec():
-    return dict(
+    args = spec.purge_argument_spec()
+    args.update(
         ceph_conf=dict(type="path", default="/etc/ceph/ceph.conf"),
         ceph_user=dict(type="str", default="libvirt"),
         keyring=dict(type="path"),
@@ -558,11 +529,6 @@ def argument_spec():
         src_name=dict(type="str"),
         full=dict(type="bool", default=False),
         snapshot_name=dict(type="str"),
-        purge_number=dict(type="int"),
-        purge_keep=dict(type="int"),
-        purge_date=dict(type="dict", options=dict(
-            date=dict(type="str"), time=dict(type="str"),
-            iso_8601=dict(type="str"), posix=dict(type="int"))),
         metadata=dict(type="dict"),
         metadata_name=dict(type="str"),
         preferred_host=dict(type="str"),
@@ -591,6 +557,7 @@ def argument_spec():
         purge=dict(type="bool", default=False),
         trash_delay=dict(type="int", default=0),
     )
+    return args
 
 
 def check_request(params):

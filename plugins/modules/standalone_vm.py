@@ -33,6 +33,7 @@ author:
   - gridvirt.kvm contributors (@gridvirt)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - gridvirt.kvm.purge
   - gridvirt.kvm.libvirt
 attributes:
   check_mode:
@@ -179,33 +180,6 @@ options:
       - A rollback stops the VM, restores every disk, and starts the VM again if it was running.
         The guest boots from the restored disks; the saved memory is not resumed.
     type: str
-  purge_number:
-    description:
-      - With O(command=purge_image), delete this many snapshots, oldest first (SEAPATH meaning).
-    type: int
-  purge_keep:
-    description:
-      - With O(command=purge_image), keep this many of the newest snapshots and delete the rest.
-    type: int
-  purge_date:
-    description:
-      - With O(command=purge_image), delete the snapshots taken before this moment.
-      - Give C(date) (with an optional C(time)), or C(iso_8601), or C(posix). Without a
-        timezone, dates and times are read as UTC.
-    type: dict
-    suboptions:
-      date:
-        description: Day as C(YYYY-MM-DD).
-        type: str
-      time:
-        description: Time of O(purge_date.date) as C(HH:MM) or C(HH:MM:SS); midnight when not given.
-        type: str
-      iso_8601:
-        description: Moment as ISO 8601, for example C(2026-11-21T08:30:00+01:00).
-        type: str
-      posix:
-        description: Moment as seconds since 1970-01-01 UTC.
-        type: int
 notes:
   - Guests that must run under software emulation use C(<domain type='qemu'>) in O(xml).
 seealso:
@@ -393,7 +367,8 @@ SNAPSHOT_COMMANDS = ("create_snapshot", "remove_snapshot", "rollback_snapshot")
 
 
 def argument_spec():
-    return dict(
+    args = spec.purge_argument_spec()
+    args.update(
         uri=dict(type="str", default="qemu:///system"),
         name=dict(type="str", aliases=["guest"]),
         state=dict(type="str", choices=["present", "running", "started", "stopped", "absent"]),
@@ -415,12 +390,8 @@ def argument_spec():
         src_name=dict(type="str"),
         full=dict(type="bool", default=False),
         snapshot_name=dict(type="str"),
-        purge_number=dict(type="int"),
-        purge_keep=dict(type="int"),
-        purge_date=dict(type="dict", options=dict(
-            date=dict(type="str"), time=dict(type="str"),
-            iso_8601=dict(type="str"), posix=dict(type="int"))),
     )
+    return args
 
 
 def check_request(params):

@@ -5,6 +5,7 @@ so every test exercises the same path a playbook does.
 """
 import json
 import os
+import random
 import re
 import subprocess
 import tempfile
@@ -160,6 +161,17 @@ class Console(object):
         self.wait_for(r"alive tick=1 ", timeout)
         return {"name": match.group(1), "uuid": match.group(2), "boot": int(match.group(3)),
                 "disks": match.group(4).split(",")}
+
+
+def corrupt_image(path):
+    """A compressed qcow2 whose headers are sound but whose data half-way is garbage:
+    qemu-img info accepts it, an import fails part-way through with an I/O error."""
+    subprocess.run(["qemu-img", "convert", "-c", "-O", "qcow2", GUEST_RAW, str(path)],
+                   check=True)
+    size = os.path.getsize(str(path))
+    with open(str(path), "r+b") as handle:
+        handle.seek(size // 2)
+        handle.write(random.Random(7).randbytes(256 * 1024))
 
 
 def guest_xml(name, memory_mib=128, nics=1, extra_devices=None):

@@ -2,7 +2,6 @@
 killed with SIGKILL in the middle of an import, two runs creating the same VM at once."""
 import json
 import os
-import random
 import signal
 import subprocess
 import tempfile
@@ -15,17 +14,6 @@ PREFIX = "itf"
 VM = PREFIX + "vm1"
 
 clean = cl.cleanup_fixture(PREFIX)
-
-
-def corrupt_image(path):
-    """A compressed qcow2 whose headers are sound but whose data half-way is garbage:
-    qemu-img info accepts it, the import fails part-way through with an I/O error."""
-    subprocess.run(["qemu-img", "convert", "-c", "-O", "qcow2", lab.GUEST_RAW, str(path)],
-                   check=True)
-    size = os.path.getsize(str(path))
-    with open(str(path), "r+b") as handle:
-        handle.seek(size // 2)
-        handle.write(random.Random(7).randbytes(256 * 1024))
 
 
 def big_image(path, size="1G"):
@@ -45,7 +33,7 @@ def test_forced_recreate_whose_import_fails_leaves_the_vm_running(tmp_path):
     cl.ok(cl.vm_args(VM))
     boot = console.wait_boot()
     corrupt = tmp_path / "corrupt.qcow2"
-    corrupt_image(corrupt)
+    lab.corrupt_image(corrupt)
     before = cl.fingerprint()
     console.mark()
     result = cl.run_cluster(cl.vm_args(VM, system_image=str(corrupt), force=True))

@@ -1,7 +1,5 @@
 """Bad input: each case fails with one clear sentence and changes nothing on the hypervisor."""
 import os
-import random
-import subprocess
 
 import pytest
 
@@ -123,21 +121,10 @@ def test_xml_rejected_by_libvirt_changes_nothing(existing_vm):
     assert lab.fingerprint() == before, "a failed create must remove what it created"
 
 
-def corrupt_image(path):
-    """A compressed qcow2 whose headers are sound but whose data half-way is garbage:
-    qemu-img info accepts it, the import fails part-way through with an I/O error."""
-    subprocess.run(["qemu-img", "convert", "-c", "-O", "qcow2", lab.GUEST_RAW, str(path)],
-                   check=True)
-    size = os.path.getsize(str(path))
-    with open(str(path), "r+b") as handle:
-        handle.seek(size // 2)
-        handle.write(random.Random(7).randbytes(256 * 1024))
-
-
 def test_forced_reimport_that_fails_leaves_the_vm_running(existing_vm, tmp_path):
     """Fault: the new image is corrupt and the import fails mid-way; the old VM is untouched."""
     corrupt = tmp_path / "corrupt.qcow2"
-    corrupt_image(corrupt)
+    lab.corrupt_image(corrupt)
     before = lab.fingerprint()
     console = lab.Console(VM)
     result = lab.run_module(create(state="running", system_image=str(corrupt), force=True))
