@@ -31,10 +31,6 @@ options:
       - RBD pool of the VMs' images.
     type: str
     default: rbd
-  namespace:
-    description:
-      - RBD namespace inside O(pool) (none by default).
-    type: str
   secret_uuid:
     description:
       - UUID of the libvirt secret holding the Ceph key of O(ceph_user) on every node (the

@@ -317,6 +317,9 @@ options:
     type: int
     default: 0
 notes:
+  - RBD namespaces are not offered, although the RBD store and our resource agent handle
+    them, because libvirt 9 (Debian 12) cannot point a guest's disk into an RBD namespace
+    (it passes C(namespace/image) to QEMU as the image name).
   - Guests that must run under software emulation use C(<domain type='qemu'>) in O(xml).
   - The resource's operation timeouts bound every wait (start 120 s, stop O(stop_timeout),
     migrate_to O(migrate_to_timeout)), plus one monitor interval.
@@ -511,7 +514,6 @@ def argument_spec():
         ceph_user=dict(type="str", default="libvirt"),
         keyring=dict(type="path"),
         pool=dict(type="str", default="rbd"),
-        namespace=dict(type="str"),
         # A UUID naming the libvirt secret, not the secret itself.
         secret_uuid=dict(type="str", default=DEFAULT_SECRET_UUID, no_log=False),
         name=dict(type="str", aliases=["guest"]),
@@ -566,8 +568,6 @@ def check_request(params):
     if command != "list_vms":
         spec.validate_vm_name(params["name"])
     spec.validate_pool_name(params["pool"])
-    if params["namespace"]:
-        spec.validate_pool_name(params["namespace"])
     spec.validate_uuid(params["secret_uuid"])
     _check_command_inputs(params)
     if params["xml"]:
