@@ -18,11 +18,13 @@ __metaclass__ = type
 
 import contextlib
 import hashlib
+import re
 import shlex
 
 from ansible.module_utils.common.process import get_bin_path
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import cluster_disks as disks
+from ansible_collections.gridvirt.kvm.plugins.module_utils import deps
 from ansible_collections.gridvirt.kvm.plugins.module_utils import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
@@ -88,11 +90,15 @@ class ClusterVm(ClusterCommands):
     def run(self):
         try:
             action = self.p.get("command") or self.p["state"]
-            if action in READ_ONLY_COMMANDS:
-                self._dispatch(action)
-            else:
-                with self._locks(action):
+            try:
+                if action in READ_ONLY_COMMANDS:
                     self._dispatch(action)
+                else:
+                    with self._locks(action):
+                        self._dispatch(action)
+            except deps.refusals() as exc:
+                raise VmError("Ceph or libvirt refused an operation on VM %s: %s."
+                              % (self.p.get("name") or "(list)", exc))
             return self.finish()
         finally:
             self.close()
@@ -194,7 +200,9 @@ class ClusterVm(ClusterCommands):
             self.remove(vm)
             self.result.update(name=vm, status="Undefined", node=None)
             return
-        self._clear_incomplete(vm)
+        if self._clear_incomplete(vm) and self.check:
+            self.result.update(name=vm, status="Undefined", node=None)
+            return
         if not self.store.vm_exists(vm):
             self.create(vm, state)
             if self.check:
@@ -206,8 +214,9 @@ class ClusterVm(ClusterCommands):
             self.update(vm)
         if state == "disabled":
             self.disable(vm)
+        elif self.enable(vm, nostart=state != "running") and self.check:
+            pass  # check mode: the resource that would be added does not exist to act on
         else:
-            self.enable(vm, nostart=state != "running")
             if state in ("present", "running"):
                 self.apply_restart(vm)
             if state in ("running", "stopped"):
@@ -233,6 +242,9 @@ class ClusterVm(ClusterCommands):
         metadata[ci.KEY_XML] = dx.to_string(root)
         validate_domain(self._run, root)
         self._check_resource_inputs(metadata, state != "disabled")
+        if self.cluster.primitive(self.cluster.cib(), vm) is not None:
+            raise VmError("A Pacemaker resource named %s exists but no VM %s is in RBD: remove "
+                          "that resource first." % (vm, vm))
         self._changed("created VM %s" % vm)
         self._add_diff(vm, "", metadata)
         if self.check:
@@ -329,6 +341,9 @@ class ClusterVm(ClusterCommands):
 
     def _undo_create(self, vm, created):
         if self.cluster.primitive(self.cluster.cib(), vm) is not None:
+            # A start that timed out may still be running the guest on its images.
+            self.cluster.set_meta(vm, "target-role", "Stopped")
+            self._wait(vm, ("Stopped",), "stop")
             self._delete_resource(vm)
         for name in reversed(created):
             self.store.remove_image(name)
@@ -339,20 +354,25 @@ class ClusterVm(ClusterCommands):
             self.store.remove_group(vm)
 
     def _clear_incomplete(self, vm):
-        """What a killed run left: staged images of this VM, or a group whose system image
-        never joined. We hold the VM's lock, so no other run is using them."""
-        names = self.store.image_names()
-        staged = sorted(n for n in names if n.startswith(disks.STAGING_PREFIX) and
-                        _belongs(n[len(disks.STAGING_PREFIX):], vm))
-        incomplete = self.store.vm_exists(vm) and \
-            system_image(vm) not in self.store.images_of(vm)
-        if not staged and not incomplete:
-            return
+        """What a killed run left: staged images of this VM, a swap of a forced re-create
+        cut short (undone: the old VM comes back), or a group whose system image never
+        joined. We hold the VM's lock, so no other run is using them. -> whether anything
+        was left (in check mode the rest of the run cannot be predicted beyond that)."""
+        members = self.store.images_of(vm) if self.store.vm_exists(vm) else []
+        retired = [n for n in members if n.startswith(disks.RETIRED_PREFIX)]
+        staged = sorted(n for n in self.store.image_names() if n.startswith(
+            disks.STAGING_PREFIX) and _belongs(n[len(disks.STAGING_PREFIX):], vm))
+        incomplete = bool(members or self.store.vm_exists(vm)) and \
+            system_image(vm) not in members and not retired
+        if not staged and not incomplete and not retired:
+            return False
         self._changed("removed what an interrupted run left of VM %s" % vm)
         if self.check:
-            return
+            return True
         self.warn("VM %s: removing what an interrupted run left (%s)."
-                  % (vm, ", ".join(staged) or "an incomplete group"))
+                  % (vm, ", ".join(staged + retired) or "an incomplete group"))
+        if retired:
+            staged = sorted(set(staged) | set(disks.undo_swap(self.store, retired)))
         for name in staged:
             self.store.remove_image(name)
         if incomplete:
@@ -360,6 +380,7 @@ class ClusterVm(ClusterCommands):
                 self.store.remove_from_group(vm, name)
                 self.store.remove_image(name)
             self.store.remove_group(vm)
+        return True
 
     def _ceph_access(self):
         return {"pool": self.p["pool"], "namespace": self.p.get("namespace"),
@@ -500,7 +521,7 @@ class ClusterVm(ClusterCommands):
     # ---- the Pacemaker resource ----------------------------------------------------------------
 
     def _store_params(self):
-        return dict((k, self.p.get(k)) for k in ("pool", "namespace", "ceph_user",
+        return dict((k, self.p.get(k)) for k in ("pool", "namespace", "keyring", "ceph_user",
                                                  "ceph_conf"))
 
     def _add_resource(self, vm, target_role):
@@ -651,7 +672,8 @@ class ClusterVm(ClusterCommands):
     def remove(self, vm):
         """Resource and constraints gone, images to the RBD trash (or purged), group and
         group snapshots gone. A linked clone's parent snapshot goes with its last clone."""
-        self._clear_incomplete(vm)
+        if self._clear_incomplete(vm) and self.check:
+            return True
         if not self.store.vm_exists(vm):
             return False
         self._changed("removed VM %s" % vm)
@@ -738,7 +760,9 @@ def _metadata_text(metadata):
 
 
 def _belongs(image, vm):
-    return image == system_image(vm) or image.startswith("data_%s_" % vm)
+    """Is this one of the VM's image names (not those of a VM whose name extends it)?"""
+    return image == system_image(vm) or re.match(r"^data_%s_\d+$" % re.escape(vm),
+                                                 image) is not None
 
 
 def _meta_value(prim, name):

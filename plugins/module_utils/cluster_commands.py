@@ -37,7 +37,9 @@ class ClusterCommands(object):
         if vm == src:
             raise VmError("A clone needs a name different from its source (%s)." % vm)
         self._existing(src)
-        self._clear_incomplete(vm)
+        if self._clear_incomplete(vm) and self.check:
+            self.result.update(name=vm, status="Undefined", node=None)
+            return
         if not self.store.vm_exists(vm):
             self._make_clone(vm, src)
         state = "present" if p.get("nostart") else "running"
@@ -101,6 +103,9 @@ class ClusterCommands(object):
                 self.store.remove_image(name)
                 if parent:
                     disks.release_parent_snapshots(self.store, [parent])
+            # Snapshots taken on source images that were not cloned yet.
+            for image in self.store.images_of(src):
+                self.store.remove_snapshot_if_unused(image, disks.clone_snapshot(vm))
             raise
 
     @contextlib.contextmanager

@@ -110,6 +110,19 @@ def release_parent_snapshots(store, parents):
         store.remove_snapshot_if_unused(parent, snap)
 
 
+def undo_swap(store, retired):
+    """A swap cut short by a killed run: the new images that already took the old names go
+    back to their staging names, the old images get their names back. -> staging names."""
+    staged = []
+    for old in retired:
+        final = old[len(RETIRED_PREFIX):]
+        if store.image_exists(final):
+            store.rename_image(final, STAGING_PREFIX + final)
+            staged.append(STAGING_PREFIX + final)
+        store.rename_image(old, final)
+    return staged
+
+
 def swap_in(store, vm, staged):
     """Forced re-create, the only moment the old VM changes: its images are renamed aside,
     the staged ones take their names and its group. Returns the retired names; on failure

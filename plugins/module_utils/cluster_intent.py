@@ -56,8 +56,8 @@ CLONE_INHERITED = (KEY_BUS, KEY_STOP_TIMEOUT, KEY_MIGRATE_TO_TIMEOUT, KEY_LIVE_M
                    KEY_MIGRATION_USER, KEY_MIGRATION_DOWNTIME, KEY_PRIORITY, KEY_META,
                    KEY_PARAMS, KEY_UTILIZATION, KEY_PREFERRED, KEY_PINNED)
 # Instance attributes and meta attributes that the module sets itself.
-OWN_PARAMS = ("config", "hypervisor", "vm_name", "rbd_pool", "rbd_namespace", "ceph_user",
-              "ceph_conf", "force_stop", "migration_user", "migration_downtime")
+OWN_PARAMS = ("config", "hypervisor", "vm_name", "rbd_pool", "rbd_namespace", "ceph_keyring",
+              "ceph_user", "ceph_conf", "force_stop", "migration_user", "migration_downtime")
 OWN_META = ("target-role", "is-managed", "allow-migrate", "priority", "remote-node",
             "remote-addr", "remote-port", "remote-connect-timeout")
 CONSTRAINT_TAGS = ("rsc_location", "rsc_colocation", "rsc_order", "rsc_ticket")
@@ -230,8 +230,10 @@ def _raw(vm, item, where):
                       % (where, ", ".join(CONSTRAINT_TAGS), element.tag))
     if not element.get("id"):
         raise VmError("%s: the xml constraint needs an id." % where)
+    if element.find(".//resource_set") is not None:
+        raise VmError("%s: resource sets are not supported in an xml constraint; write one "
+                      "constraint per pair (rsc/with-rsc or first/then)." % where)
     named = set(element.get(a) for a in ("rsc", "with-rsc", "first", "then"))
-    named.update(r.get("id") for r in element.iter("resource_ref"))
     if vm not in named:
         raise VmError("%s: the xml constraint must name the VM %s (so it goes with it)."
                       % (where, vm))
@@ -302,7 +304,10 @@ def owned_constraint(vm, element, metadata):
     """Is this CIB constraint one the module manages for the VM (so it may remove it)?"""
     cid = element.get("id", "")
     prefixes = ("location-%s-" % vm, "colocation-%s-" % vm, "gv-%s-" % vm)
-    if cid.startswith(prefixes):
+    # The VM must be the constraint's subject: "colocation-web-" is also the start of the
+    # ids of VM "web-2".
+    subject = vm in (element.get("rsc"), element.get("first"), element.get("then"))
+    if cid.startswith(prefixes) and subject:
         return True
     raw_ids = [xmlutil.parse(i["xml"], "stored constraint").get("id")
                for i in load_json(metadata, KEY_CONSTRAINTS, []) if i["type"] == "xml"]
@@ -317,6 +322,8 @@ def resource_params(vm, store, metadata):
               "ceph_conf": store["ceph_conf"], "force_stop": "false"}
     if store.get("namespace"):
         params["rbd_namespace"] = store["namespace"]
+    if store.get("keyring"):
+        params["ceph_keyring"] = store["keyring"]
     if metadata.get(KEY_MIGRATION_USER):
         params["migration_user"] = metadata[KEY_MIGRATION_USER]
     if metadata.get(KEY_MIGRATION_DOWNTIME):

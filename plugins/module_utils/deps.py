@@ -39,3 +39,16 @@ def libvirt():
 
 def lxml_etree():
     return require("lxml.etree")
+
+
+def refusals():
+    """Exception classes with which Ceph and libvirt refuse an operation (those of the
+    bindings that are installed), for turning them into sentences."""
+    classes = []
+    for module_name, attribute in (("rbd", "Error"), ("rados", "Error"),
+                                   ("libvirt", "libvirtError")):
+        try:
+            classes.append(getattr(importlib.import_module(module_name), attribute))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(classes)

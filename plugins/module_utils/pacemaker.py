@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
 import time
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import xmlutil
@@ -25,6 +26,9 @@ POLL_SECONDS = 0.5
 DEFAULT_OPS = {"start": 120, "stop": 30, "monitor": 60, "migrate_from": 60, "migrate_to": 120}
 MONITOR_INTERVAL = 10
 ATTRIBUTE_WAIT_SECONDS = 10
+# <resource>_<action>_<interval ms>, the resource id may contain "_".
+OP_KEY_RE = re.compile(r"^(.+)_(start|stop|monitor|migrate_to|migrate_from|reload|notify|"
+                       r"promote|demote|reload-agent)_\d+$")
 INFINITY = "INFINITY"
 
 
@@ -126,7 +130,8 @@ def failures_by_resource(status_root):
     """{resource id: [exit reasons of its recorded failed operations]}."""
     result = {}
     for failure in status_root.findall("failures/failure"):
-        rsc = failure.get("op_key", "").rsplit("_", 2)[0]
+        match = OP_KEY_RE.match(failure.get("op_key", ""))
+        rsc = match.group(1) if match else failure.get("op_key", "")
         reason = failure.get("exitreason") or failure.get("exitstatus") or "failed"
         text = "%s on %s: %s" % (failure.get("task"), failure.get("node"), reason)
         result.setdefault(rsc, []).append(text)
@@ -167,15 +172,16 @@ class Cluster(object):
                 "type": node.get("type"),
             }
         failures = failures_by_resource(root)
-        resources = {}
+        resources, roles = {}, {}
         for res in root.iter("resource"):
             status, node = resource_status(res)
+            roles[res.get("id")] = status
             # A start that failed everywhere leaves the resource Stopped, not failed: the
             # recorded failures tell it apart from a resource asked to stop.
             if status == "Stopped" and failures.get(res.get("id")):
                 status = "Failed"
             resources[res.get("id")] = (status, node)
-        return {"nodes": nodes, "resources": resources, "failures": failures}
+        return {"nodes": nodes, "resources": resources, "failures": failures, "roles": roles}
 
     @staticmethod
     def primitive(cib, vm):
@@ -237,12 +243,18 @@ class Cluster(object):
     # ---- waiting ----------------------------------------------------------------------
 
     def wait_for(self, vm, wanted, timeout):
-        """Poll the status until the VM's resource is in one of ``wanted`` states (or Failed);
-        -> (status, node). The timeout comes from the resource's operation timeouts."""
+        """Poll the status until the VM's resource is in one of ``wanted`` states; -> (status,
+        node). The timeout comes from the resource's operation timeouts. Failures recorded
+        earlier (a monitor failure Pacemaker recovered from, say) do not end the wait: a
+        stopped resource is Stopped whatever its history, and a start may still succeed
+        on another node."""
         deadline = time.monotonic() + timeout
         while True:
-            status, node = self.status()["resources"].get(vm, ("Disabled", None))
-            if status in wanted or status == "Failed":
+            current = self.status()
+            status, node = current["resources"].get(vm, ("Disabled", None))
+            if "Stopped" in wanted and current["roles"].get(vm) == "Stopped":
+                return "Stopped", None
+            if status in wanted:
                 return status, node
             if time.monotonic() >= deadline:
                 return status, node

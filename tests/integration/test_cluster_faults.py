@@ -163,3 +163,20 @@ def test_two_concurrent_creates_one_wins_nothing_corrupt():
                                                            "system_" + name]
     assert cl.status(name) == ("Started", lab.node_name())
     assert cl.cib_xpath("//primitive[@id='%s']" % name).count("<primitive") == 1
+
+
+def test_a_swap_cut_short_is_undone_and_the_old_vm_comes_back():
+    """The state a run killed in the middle of a forced re-create's swap leaves: the old
+    system image renamed aside (still in the group), the new one already under its name.
+    Produced with the rbd tool, as the kill cannot be timed to that instant."""
+    name = PREFIX + "swap"
+    args = cl.vm_args(name, state="present", additional_disks=[])
+    cl.ok(args)
+    old_id = cl.image_info("system_" + name)["id"]
+    cl.rbd("rename", "system_" + name, "_gvold_system_" + name)
+    cl.rbd("create", "--size", "16M", "system_" + name)
+    result = cl.ok(args)
+    assert result["changed"] and any("interrupted run" in c for c in result["changes"])
+    assert cl.image_info("system_" + name)["id"] == old_id
+    assert not [i for i in cl.images() if i.startswith("_gv") and name in i]
+    assert not cl.ok(args)["changed"]

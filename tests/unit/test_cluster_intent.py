@@ -194,3 +194,21 @@ def test_every_kind_of_constraint_passes_crm_verify(offline_cluster):
     rc, out, err = run(["crm_verify", "--live-check", "--verbose"])
     assert rc == 0, out + err
     assert len(cluster.constraints_of(cluster.cib(), "vm1")) == 6
+
+
+def test_ownership_needs_the_vm_as_subject():
+    """VM web must not take VM web-2's constraints for its own."""
+    theirs = pcmk.build_colocation("web-2", "web", "INFINITY")
+    mine = pcmk.build_colocation("web", "db", "INFINITY")
+    assert theirs.get("id").startswith("colocation-web-")
+    assert not ci.owned_constraint("web", theirs, {})
+    assert ci.owned_constraint("web", mine, {})
+    assert ci.owned_constraint("web-2", theirs, {})
+
+
+def test_raw_constraint_with_a_resource_set_is_refused():
+    text = ('<rsc_order id="o1"><resource_set id="s1"><resource_ref id="vm1"/>'
+            '<resource_ref id="db"/></resource_set></rsc_order>')
+    with pytest.raises(VmError) as err:
+        ci.normalize_constraint("vm1", {"type": "xml", "xml": text}, 0)
+    assert "resource sets are not supported" in err.value.msg

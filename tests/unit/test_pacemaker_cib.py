@@ -81,3 +81,13 @@ def test_failures_are_attributed_to_their_resource():
         'task="monitor"/></failures></pacemaker-result>')
     assert pcmk.failures_by_resource(root) == {
         "vm_a-1": ["start on hv1: no xml"], "vm2": ["monitor on hv2: not running"]}
+
+
+def test_migration_failures_are_attributed_to_their_resource():
+    root = etree.fromstring(
+        '<pacemaker-result><failures>'
+        '<failure op_key="vm_a_migrate_to_0" node="hv1" exitreason="ssh" task="migrate_to"/>'
+        '<failure op_key="db_1_migrate_from_0" node="hv2" task="migrate_from" '
+        'exitstatus="error"/></failures></pacemaker-result>')
+    assert pcmk.failures_by_resource(root) == {
+        "vm_a": ["migrate_to on hv1: ssh"], "db_1": ["migrate_from on hv2: error"]}
