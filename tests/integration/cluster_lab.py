@@ -23,8 +23,18 @@ def ok(args, **kwargs):
 
 
 def rbd(*args):
-    out = subprocess.run(RBD + list(args), capture_output=True, text=True, check=True).stdout
-    return json.loads(out) if out.strip() else []
+    proc = subprocess.run(RBD + list(args), capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise AssertionError("rbd %s failed: %s" % (" ".join(args), proc.stderr.strip()))
+    return json.loads(proc.stdout) if proc.stdout.strip() else []
+
+
+def rbd_change(*args):
+    """An rbd command that changes something (those take no --format)."""
+    proc = subprocess.run(["rbd", "--id", "libvirt"] + list(args), capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        raise AssertionError("rbd %s failed: %s" % (" ".join(args), proc.stderr.strip()))
 
 
 def images():

@@ -173,8 +173,8 @@ def test_a_swap_cut_short_is_undone_and_the_old_vm_comes_back():
     args = cl.vm_args(name, state="present", additional_disks=[])
     cl.ok(args)
     old_id = cl.image_info("system_" + name)["id"]
-    cl.rbd("rename", "system_" + name, "_gvold_system_" + name)
-    cl.rbd("create", "--size", "16M", "system_" + name)
+    cl.rbd_change("rename", "system_" + name, "_gvold_system_" + name)
+    cl.rbd_change("create", "--size", "16M", "system_" + name)
     result = cl.ok(args)
     assert result["changed"] and any("interrupted run" in c for c in result["changes"])
     assert cl.image_info("system_" + name)["id"] == old_id
