@@ -78,16 +78,10 @@ def test_failures_are_attributed_to_their_resource():
         '<pacemaker-result><failures>'
         '<failure op_key="vm_a-1_start_0" node="hv1" exitreason="no xml" task="start"/>'
         '<failure op_key="vm2_monitor_10000" node="hv2" exitstatus="not running" '
-        'task="monitor"/></failures></pacemaker-result>')
+        'task="monitor"/>'
+        '<failure op_key="vm_b_migrate_to_0" node="hv1" exitreason="ssh" task="migrate_to"/>'
+        '</failures></pacemaker-result>')
     assert pcmk.failures_by_resource(root) == {
-        "vm_a-1": ["start on hv1: no xml"], "vm2": ["monitor on hv2: not running"]}
+        "vm_a-1": ["start on hv1: no xml"], "vm2": ["monitor on hv2: not running"],
+        "vm_b": ["migrate_to on hv1: ssh"]}
 
-
-def test_migration_failures_are_attributed_to_their_resource():
-    root = etree.fromstring(
-        '<pacemaker-result><failures>'
-        '<failure op_key="vm_a_migrate_to_0" node="hv1" exitreason="ssh" task="migrate_to"/>'
-        '<failure op_key="db_1_migrate_from_0" node="hv2" task="migrate_from" '
-        'exitstatus="error"/></failures></pacemaker-result>')
-    assert pcmk.failures_by_resource(root) == {
-        "vm_a": ["migrate_to on hv1: ssh"], "db_1": ["migrate_from on hv2: error"]}
