@@ -84,4 +84,3 @@ def test_failures_are_attributed_to_their_resource():
     assert pcmk.failures_by_resource(root) == {
         "vm_a-1": ["start on hv1: no xml"], "vm2": ["monitor on hv2: not running"],
         "vm_b": ["migrate_to on hv1: ssh"]}
-
