@@ -59,6 +59,7 @@ class ClusterVm(ClusterCommands):
     cluster_commands."""
 
     def __init__(self, params, check_mode, run, warn):
+        super(ClusterVm, self).__init__()
         self.p = params
         self.check = check_mode
         self.warn = warn
@@ -66,24 +67,10 @@ class ClusterVm(ClusterCommands):
         self.store = RbdStore(params["ceph_conf"], params["ceph_user"], params.get("keyring"),
                               params["pool"], params.get("namespace"), run)
         self.cluster = pcmk.Cluster(run)
-        self.changes = []
-        self.diffs = []
-        self.result = {}
         self.predicted_restart = False
 
     def close(self):
         self.store.close()
-
-    def _changed(self, what):
-        self.changes.append(what)
-
-    def finish(self):
-        result = dict(self.result)
-        result["changed"] = bool(self.changes)
-        result["changes"] = self.changes
-        if self.diffs:
-            result["diff"] = self.diffs
-        return result
 
     # ---- entry point --------------------------------------------------------------------
 
@@ -180,12 +167,13 @@ class ClusterVm(ClusterCommands):
             uuid=dx.uuid_of(root), macs=dx.macs(root), images=self.store.images_of(vm),
             metadata=dict((k, v) for k, v in metadata.items()
                           if not k.startswith("_") and k not in ci.RESERVED_KEYS),
-            restart_required=self.predicted_restart or self.restart_pending(vm, metadata))
+            restart_required=self.predicted_restart or self.restart_pending(vm, metadata,
+                                                                            state, node))
 
-    def restart_pending(self, vm, metadata):
+    def restart_pending(self, vm, metadata, state, node):
         """The running guest started from another definition than the stored one: the
-        resource agent records the digest of what it started on the node's attributes."""
-        state, node = self.status_of(vm)
+        resource agent records the digest of what it started on the node's attributes.
+        ``state`` and ``node``: the VM's status, as the caller read it."""
         if state != "Started" or not node:
             return False
         cib = self.cluster.cib()
@@ -358,12 +346,12 @@ class ClusterVm(ClusterCommands):
         cut short (undone: the old VM comes back), or a group whose system image never
         joined. We hold the VM's lock, so no other run is using them. -> whether anything
         was left (in check mode the rest of the run cannot be predicted beyond that)."""
-        members = self.store.images_of(vm) if self.store.vm_exists(vm) else []
+        exists = self.store.vm_exists(vm)
+        members = self.store.images_of(vm) if exists else []
         retired = [n for n in members if n.startswith(disks.RETIRED_PREFIX)]
         staged = sorted(n for n in self.store.image_names() if n.startswith(
             disks.STAGING_PREFIX) and _belongs(n[len(disks.STAGING_PREFIX):], vm))
-        incomplete = bool(members or self.store.vm_exists(vm)) and \
-            system_image(vm) not in members and not retired
+        incomplete = exists and system_image(vm) not in members and not retired
         if not staged and not incomplete and not retired:
             return False
         self._changed("removed what an interrupted run left of VM %s" % vm)
@@ -659,7 +647,8 @@ class ClusterVm(ClusterCommands):
         if self.p.get("apply") != "restart":
             return
         metadata = self.store.metadata(system_image(vm))
-        if not (self.predicted_restart or self.restart_pending(vm, metadata)):
+        state, node = self.status_of(vm)
+        if not (self.predicted_restart or self.restart_pending(vm, metadata, state, node)):
             return
         self._changed("restarted VM %s on its new definition" % vm)
         self.predicted_restart = False
@@ -738,12 +727,6 @@ class ClusterVm(ClusterCommands):
         self._add_text_diff(vm, "domain XML", dx.pretty(_definition_of(before)),
                             dx.pretty(_definition_of(after)))
         self._add_text_diff(vm, "metadata", _metadata_text(before), _metadata_text(after))
-
-    def _add_text_diff(self, vm, what, before, after):
-        if before != after:
-            header = "%s (%s)" % (vm, what)
-            self.diffs.append({"before_header": header, "after_header": header,
-                               "before": before, "after": after})
 
 
 def _definition_of(metadata):

@@ -18,12 +18,13 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as 
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import (
     Hypervisor, validate_domain)
+from ansible_collections.gridvirt.kvm.plugins.module_utils.outcome import Outcome
 from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import system_image
 from ansible_collections.gridvirt.kvm.plugins.module_utils.snapshot_policy import (
     listing, snapshots_to_purge)
 
 
-class ClusterCommands(object):
+class ClusterCommands(Outcome):
     """Commands on one existing cluster VM (mixed into ClusterVm)."""
 
     # ---- clone --------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils.host_lock import VmLocks
 from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import (
     DEFAULT_POOL, Hypervisor)
+from ansible_collections.gridvirt.kvm.plugins.module_utils.outcome import Outcome
 from ansible_collections.gridvirt.kvm.plugins.module_utils.snapshot_policy import (
     listing, snapshots_to_purge)
 
@@ -35,17 +36,15 @@ def volume_name(vm, index):
     return "%s.disk%d.qcow2" % (vm, index)
 
 
-class StandaloneVm(object):
+class StandaloneVm(Outcome):
     """Runs one module call. ``run`` is AnsibleModule.run_command; ``warn`` its warn."""
 
     def __init__(self, params, check_mode, run, warn):
+        super(StandaloneVm, self).__init__()
         self.p = params
         self.check = check_mode
         self.warn = warn
         self.hv = Hypervisor(params["uri"], run)
-        self.changes = []
-        self.diffs = []
-        self.result = {}
         self.predicted_restart = False  # check mode: a running VM's definition would change
 
     # ---- entry point ------------------------------------------------------------------
@@ -58,7 +57,7 @@ class StandaloneVm(object):
             else:
                 with VmLocks(self._locked_names(action), LOCK_WAIT_SECONDS):
                     self._dispatch(action)
-            return self._finish()
+            return self.finish()
         finally:
             self.hv.close()
 
@@ -78,17 +77,6 @@ class StandaloneVm(object):
             self.converge("running" if action == "started" else action)
         else:
             getattr(self, "cmd_" + action)()
-
-    def _finish(self):
-        result = dict(self.result)
-        result["changed"] = bool(self.changes)
-        result["changes"] = self.changes
-        if self.diffs:
-            result["diff"] = self.diffs
-        return result
-
-    def _changed(self, what):
-        self.changes.append(what)
 
     def _require_existing(self, action):
         if self.hv.domain(self.p["name"]) is None:
@@ -659,16 +647,12 @@ class StandaloneVm(object):
     # ---- diff -------------------------------------------------------------------------
 
     def _add_diff(self, name, before, after):
-        self.diffs.append({
-            "before_header": "%s (domain XML)" % name, "after_header": "%s (domain XML)" % name,
-            "before": dx.pretty(before), "after": dx.pretty(after)})
+        self._add_text_diff(name, "domain XML", dx.pretty(before), dx.pretty(after))
 
     def _add_meta_diff(self, name, before, after):
         def text(meta):
             return "".join("%s: %s\n" % (k, meta[k]) for k in sorted(meta))
-        self.diffs.append({
-            "before_header": "%s (metadata)" % name, "after_header": "%s (metadata)" % name,
-            "before": text(before), "after": text(after)})
+        self._add_text_diff(name, "metadata", text(before), text(after))
 
 
 def _stamp():
