@@ -414,7 +414,9 @@ class ClusterVm(ClusterCommands):
         self.sync_resource(vm, wanted, previous=current)
 
     def _new_data_disks(self, vm, images):
-        sizes = self.p.get("additional_disks") or []
+        if self.p.get("additional_disks") is None:
+            return []  # not given: the VM's disks are left as they are
+        sizes = self.p["additional_disks"]
         have = len(images) - 1 - (1 if self.p.get("data_disk") else 0)
         if len(sizes) < have:
             self.warn("VM %s has %d additional disks and the task lists %d: disks are never "

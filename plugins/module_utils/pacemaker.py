@@ -126,6 +126,16 @@ def node_attribute(cib, node, name):
     return nv.get("value") if nv is not None else None
 
 
+def node_state(node, cluster_maintenance=False):
+    """crm_mon <node> -> its state; usable = it can take VMs now."""
+    state = dict((flag, node.get(flag) == "true") for flag in ("online", "standby", "maintenance"))
+    state["maintenance"] = state["maintenance"] or cluster_maintenance
+    state["usable"] = state["online"] and not state["standby"] and not state["maintenance"]
+    state["type"] = node.get("type")
+    state["resources_running"] = int(node.get("resources_running", "0"))
+    return state
+
+
 def failures_by_resource(status_root):
     """{resource id: [exit reasons of its recorded failed operations]}."""
     result = {}
@@ -182,6 +192,21 @@ class Cluster(object):
                 status = "Failed"
             resources[res.get("id")] = (status, node)
         return {"nodes": nodes, "resources": resources, "failures": failures, "roles": roles}
+
+    def node_info(self):
+        """The nodes as the local node sees them, and which can take VMs."""
+        out = self._cmd(["crm_mon", "--output-as=xml", "--one-shot"], what="the status query")
+        root = xmlutil.parse(out, "Pacemaker status")
+        options = root.find("summary/cluster_options")
+        # maintenance-mode puts every node in maintenance at once.
+        everywhere = options is not None and options.get("maintenance-mode") == "true"
+        nodes = dict((node.get("name"), node_state(node, everywhere))
+                     for node in root.findall("nodes/node"))
+        dc = root.find("summary/current_dc")
+        local = self._cmd(["crm_node", "--name"], what="the local node's name").strip()
+        return {"local_node": local, "nodes": nodes,
+                "quorum": dc is not None and dc.get("with_quorum") == "true",
+                "usable_nodes": sorted(name for name, n in nodes.items() if n["usable"])}
 
     @staticmethod
     def primitive(cib, vm):

@@ -438,7 +438,7 @@ class StandaloneVm(Outcome):
         vms = []
         for dom in sorted(self.hv.domains(), key=lambda d: d.name()):
             vms.append({"name": dom.name(), "status": self.hv.status(dom),
-                        "node": self.hv.hostname()})
+                        "node": self.hv.hostname(), "persistent": bool(dom.isPersistent())})
         self.result["list_vms"] = [vm["name"] for vm in vms]
         self.result["vms"] = vms
 

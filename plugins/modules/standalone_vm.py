@@ -321,6 +321,11 @@ vms:
     node:
       description: Host name of the hypervisor.
       type: str
+    persistent:
+      description:
+        - Whether the domain is defined. A transient domain (a cluster VM that Pacemaker
+          runs on this host, or one started with C(virsh create)) is not a standalone VM.
+      type: bool
 list_snapshot:
   description: Snapshot names, oldest first (SEAPATH's return value name).
   returned: snapshot commands and O(command=purge_image)
