@@ -60,7 +60,9 @@ lab-down:
 lab-status:
 	lab/lab.sh status
 
+# lab-up has prepared the hypervisor with playbooks/prepare_hypervisors.yaml.
 demo: venv lab-up
+	ansible-playbook playbooks/deploy_vms_cluster.yaml
 	ansible-playbook playbooks/deploy_vms_standalone.yaml
 	ansible-playbook playbooks/vm_status.yaml
 
