@@ -6,6 +6,8 @@
     ansible.builtin.ping task per VM on the same host;
   * importing an image into RBD: the RBD store's path (qemu-img writing into a pre-created
     image) against `rbd import` of the raw image and SEAPATH's copy-then-convert;
+  * deploy_vms_cluster.yaml: 6 VMs with deploy_parallelism 1 and 3, and its no-op rerun
+    against a ping per VM (benchmarks/deploy.py);
   * cluster_vm: a whole create (import, definition, Pacemaker resource) against the raw
     `rbd import` and SEAPATH's path for the same image; linked clone time for a 40 MiB and
     a 4 GiB source; list_vms with 1 and with 50 VMs registered.
@@ -26,6 +28,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import lab  # noqa: E402  (the integration tests' lab helpers: XML of the test guest)
+import deploy  # noqa: E402  (benchmarks/deploy.py: the deploy playbook's figures)
 
 RESULTS = os.path.join(REPO, "benchmarks", "results")
 IMAGES = os.path.join(REPO, ".lab", "images")
@@ -305,7 +308,7 @@ def report(figures):
              "Machine: %s cores; guests under TCG; medians of %d runs; times of whole "
              "ansible-playbook runs (s)." % (os.cpu_count(), REPEAT)]
     lines += report_standalone_clone(figures) + report_noop(figures)
-    lines += report_import(figures) + report_cluster(figures)
+    lines += report_import(figures) + report_cluster(figures) + deploy.report_deploy(figures)
     return "\n".join(lines) + "\n"
 
 
@@ -361,9 +364,9 @@ def report_import(figures):
 
 
 def main():
-    """BENCH_SECTIONS (comma-separated: clone, noop, import, cluster) limits the run;
-    cluster needs import (its ratios are against the same raw imports)."""
-    sections = os.environ.get("BENCH_SECTIONS", "clone,noop,import,cluster").split(",")
+    """BENCH_SECTIONS (comma-separated: clone, noop, import, cluster, deploy) limits the
+    run; cluster needs import (its ratios are against the same raw imports)."""
+    sections = os.environ.get("BENCH_SECTIONS", "clone,noop,import,cluster,deploy").split(",")
     os.makedirs(RESULTS, exist_ok=True)
     figures = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                "clone": {}}
@@ -377,6 +380,8 @@ def main():
     if "cluster" in sections:
         figures["cluster"] = {"create": cluster_create_throughput(),
                               "clone": cluster_clone_times(), "list_vms": cluster_list_vms()}
+    if "deploy" in sections:
+        figures["deploy"] = deploy.deploy_figures()
     stamp = figures["time"].replace(":", "")
     with open(os.path.join(RESULTS, "%s.json" % stamp), "w") as handle:
         json.dump(figures, handle, indent=2)
