@@ -84,3 +84,37 @@ def test_failures_are_attributed_to_their_resource():
     assert pcmk.failures_by_resource(root) == {
         "vm_a-1": ["start on hv1: no xml"], "vm2": ["monitor on hv2: not running"],
         "vm_b": ["migrate_to on hv1: ssh"]}
+
+
+class FakeRun(object):
+    """crm_mon's XML (what Pacemaker 2.1 prints) and crm_node's name, for node_info."""
+
+    def __init__(self, nodes, maintenance_mode="false"):
+        self.status = (
+            '<pacemaker-result><summary><current_dc present="true" with_quorum="true"/>'
+            '<cluster_options maintenance-mode="%s"/></summary><nodes>%s</nodes>'
+            '</pacemaker-result>' % (maintenance_mode, "".join(
+                '<node name="%s" online="%s" standby="%s" maintenance="%s" type="member" '
+                'resources_running="%d"/>' % n for n in nodes)))
+
+    def __call__(self, args, **_kwargs):
+        if args[0] == "crm_node":
+            return 0, "hv1\n", ""
+        return 0, self.status, ""
+
+
+def test_node_info_tells_which_nodes_can_take_vms():
+    run = FakeRun([("hv1", "true", "false", "false", 3), ("hv2", "true", "true", "false", 0),
+                   ("hv3", "false", "false", "false", 0), ("hv4", "true", "false", "true", 1)])
+    info = pcmk.Cluster(run).node_info()
+    assert info["local_node"] == "hv1" and info["quorum"] is True
+    assert info["usable_nodes"] == ["hv1"]
+    assert info["nodes"]["hv2"]["standby"] and not info["nodes"]["hv2"]["usable"]
+    assert not info["nodes"]["hv3"]["online"]
+    assert info["nodes"]["hv4"]["maintenance"] and info["nodes"]["hv1"]["resources_running"] == 3
+
+
+def test_cluster_maintenance_mode_puts_every_node_in_maintenance():
+    run = FakeRun([("hv1", "true", "false", "false", 0)], maintenance_mode="true")
+    info = pcmk.Cluster(run).node_info()
+    assert info["nodes"]["hv1"]["maintenance"] and info["usable_nodes"] == []

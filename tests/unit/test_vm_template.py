@@ -162,3 +162,8 @@ def test_inventory_uuid_and_description_are_kept(tmp_path):
 
 def test_software_emulation_for_the_lab(tmp_path):
     assert render(tmp_path, domain_type="qemu").get("type") == "qemu"
+
+
+def test_seapath_spelling_of_memballoon(tmp_path):
+    root = render(tmp_path, vm_features=["membaloon"])
+    assert root.find("devices/memballoon").get("model") == "virtio"
