@@ -88,6 +88,6 @@ def report_deploy(figures):
             "| no-op rerun | %.1f |" % deploy["rerun"],
             "| ping per VM (same hosts, same node) | %.1f |" % deploy["ping"],
             "", "Parallelism 3 vs 1: %.2fx the time (%.2fx faster). No-op rerun vs ping: %.2fx; "
-            "the rerun reported changed=%d." % (three / one, one / three,
-                                               deploy["rerun"] / deploy["ping"],
-                                               deploy["rerun_changed"])]
+            "the rerun reported changed=%d."
+            % (three / one, one / three, deploy["rerun"] / deploy["ping"],
+               deploy["rerun_changed"])]

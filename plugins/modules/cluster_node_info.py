@@ -24,7 +24,6 @@ author:
   - gridvirt.kvm contributors (@gridvirt)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.info_module
 attributes:
   check_mode:
     support: full
