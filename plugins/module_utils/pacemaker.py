@@ -130,7 +130,11 @@ def node_state(node, cluster_maintenance=False):
     """crm_mon <node> -> its state; usable = it can take VMs now."""
     state = dict((flag, node.get(flag) == "true") for flag in ("online", "standby", "maintenance"))
     state["maintenance"] = state["maintenance"] or cluster_maintenance
-    state["usable"] = state["online"] and not state["standby"] and not state["maintenance"]
+    # standby_onfail: put in standby by a failure; unclean/pending/shutdown: on its way out.
+    state["standby"] = state["standby"] or node.get("standby_onfail") == "true"
+    leaving = any(node.get(flag) == "true" for flag in ("unclean", "pending", "shutdown"))
+    state["usable"] = (state["online"] and not state["standby"] and not state["maintenance"]
+                       and not leaving)
     state["type"] = node.get("type")
     state["resources_running"] = int(node.get("resources_running", "0"))
     return state

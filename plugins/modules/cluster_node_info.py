@@ -68,7 +68,7 @@ nodes:
       type: bool
       returned: success
     standby:
-      description: The node is in standby (it runs no resources).
+      description: The node is in standby (it runs no resources), set by an operator or by a failure (C(standby_onfail)).
       type: bool
       returned: success
     maintenance:
@@ -76,7 +76,9 @@ nodes:
       type: bool
       returned: success
     usable:
-      description: Online and neither in standby nor in maintenance, so it can take VMs.
+      description:
+        - Online, neither in standby nor in maintenance, and not unclean, pending or shutting
+          down, so it can take VMs. Whether its partition has quorum is RV(quorum).
       type: bool
       returned: success
     type:

@@ -114,6 +114,16 @@ def test_node_info_tells_which_nodes_can_take_vms():
     assert info["nodes"]["hv4"]["maintenance"] and info["nodes"]["hv1"]["resources_running"] == 3
 
 
+def test_a_node_on_its_way_out_or_failed_into_standby_cannot_take_vms():
+    run = FakeRun([("hv1", "true", "false", "false", 0)])
+    run.status = run.status.replace('type="member"', 'type="member" shutdown="true"')
+    assert pcmk.Cluster(run).node_info()["usable_nodes"] == []
+    run = FakeRun([("hv1", "true", "false", "false", 0)])
+    run.status = run.status.replace('type="member"', 'type="member" standby_onfail="true"')
+    info = pcmk.Cluster(run).node_info()
+    assert info["nodes"]["hv1"]["standby"] and info["usable_nodes"] == []
+
+
 def test_cluster_maintenance_mode_puts_every_node_in_maintenance():
     run = FakeRun([("hv1", "true", "false", "false", 0)], maintenance_mode="true")
     info = pcmk.Cluster(run).node_info()
