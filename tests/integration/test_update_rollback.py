@@ -40,7 +40,7 @@ def vm():
     return console
 
 
-def run_update(tasks, check=False):
+def run_update(tasks, check=False, check_connection=False):
     inventory = {"all": {"children": {
         "hypervisors": {"hosts": {lab.HOST: {"ansible_connection": "local",
                                              "ansible_python_interpreter": "/usr/bin/python3"}}},
@@ -53,7 +53,11 @@ def run_update(tasks, check=False):
                 json.dump(content, f)
         args = ["ansible-playbook", "-i", paths["hosts.yml"],
                 os.path.join(lab.REPO, "playbooks", "update_vm_with_rollback.yaml"),
-                "-e", "update_vms=" + VM, "-e", "update_tasks=" + paths["update.yml"]]
+                "-e", "update_vms=" + VM, "-e", "update_tasks=" + paths["update.yml"],
+                # The lab's guest has no way in: the update tasks act from its node, and
+                # its connection is checked only where the test wants it unreachable.
+                "-e", "update_check_connection=%s" % check_connection,
+                "-e", "update_connection_timeout=5"]
         env = dict(lab.ansible_env(), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
         proc = subprocess.run(args + (["--check"] if check else []), cwd=lab.REPO, env=env,
                               capture_output=True, text=True, timeout=900, check=False)
@@ -80,6 +84,20 @@ def test_failed_update_is_rolled_back(vm):
     assert restored["boot"] == first["boot"] + 1
     assert cl.status(VM)[0] == "Started"
     assert snapshots() == []
+
+
+def test_unreachable_vm_after_update_is_rolled_back(vm, tmp_path):
+    """The update tasks succeed, but the VM does not answer afterwards (here: it has no
+    connection at all): it is rolled back, not dropped from the play."""
+    vm.mark()
+    marker = str(tmp_path / "config")
+    proc, counts = run_update(succeeding_update(marker), check_connection=True)
+    assert proc.returncode != 0 and counts["failed"] == "1", proc.stdout[-3000:]
+    assert 'failed at "Check that the VM still answers"' in proc.stdout
+    assert "rolled back to snapshot pre-update-" in proc.stdout
+    before = vm.wait_boot()  # the rollback's restart
+    assert cl.status(VM)[0] == "Started" and snapshots() == []
+    assert before["name"] == VM
 
 
 def test_successful_update_is_kept_and_reruns_unchanged(vm, tmp_path):
