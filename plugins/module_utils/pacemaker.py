@@ -22,6 +22,8 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 
 RA_CLASS, RA_PROVIDER, RA_TYPE = "ocf", "gridvirt", "VirtualDomain"
 POLL_SECONDS = 0.5
+# A wait may last this many times its timeout while the controller is still busy.
+BUSY_FACTOR = 3
 # Operation timeouts (seconds) and the monitor interval, as SEAPATH sets them.
 DEFAULT_OPS = {"start": 120, "stop": 30, "monitor": 60, "migrate_from": 60, "migrate_to": 120}
 MONITOR_INTERVAL = 10
@@ -195,7 +197,9 @@ class Cluster(object):
             if status == "Stopped" and failures.get(res.get("id")):
                 status = "Failed"
             resources[res.get("id")] = (status, node)
-        return {"nodes": nodes, "resources": resources, "failures": failures, "roles": roles}
+        dc = root.find("summary/current_dc")
+        return {"nodes": nodes, "resources": resources, "failures": failures, "roles": roles,
+                "dc": dc.get("name") if dc is not None else None}
 
     def node_info(self):
         """The nodes as the local node sees them, and which can take VMs."""
@@ -277,7 +281,7 @@ class Cluster(object):
         earlier (a monitor failure Pacemaker recovered from, say) do not end the wait: a
         stopped resource is Stopped whatever its history, and a start may still succeed
         on another node."""
-        deadline = time.monotonic() + timeout
+        start = time.monotonic()
         while True:
             current = self.status()
             status, node = current["resources"].get(vm, ("Disabled", None))
@@ -285,6 +289,24 @@ class Cluster(object):
                 return "Stopped", None
             if status in wanted:
                 return status, node
-            if time.monotonic() >= deadline:
+            if self._wait_over(start, timeout, current.get("dc")):
                 return status, node
             time.sleep(POLL_SECONDS)
+
+    def _wait_over(self, start, timeout, dc):
+        """Past the timeout, and the cluster has nothing left to do for it. Under load the
+        controller throttles its actions and queues ours behind others: while it is still
+        running a transition, the wait goes on, up to BUSY_FACTOR times the timeout."""
+        elapsed = time.monotonic() - start
+        if elapsed < timeout:
+            return False
+        return elapsed >= timeout * BUSY_FACTOR or not self.controller_busy(dc)
+
+    def controller_busy(self, dc):
+        """The DC is working through a transition (its controller is not S_IDLE)."""
+        if not dc:
+            return False
+        out = self._cmd(["crmadmin", "--status=%s" % dc, "--output-as=xml"],
+                        what="the controller's state")
+        crmd = xmlutil.parse(out, "controller state").find("crmd")
+        return crmd is not None and crmd.get("state") != "S_IDLE"

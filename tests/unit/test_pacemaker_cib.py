@@ -128,3 +128,41 @@ def test_cluster_maintenance_mode_puts_every_node_in_maintenance():
     run = FakeRun([("hv1", "true", "false", "false", 0)], maintenance_mode="true")
     info = pcmk.Cluster(run).node_info()
     assert info["nodes"]["hv1"]["maintenance"] and info["usable_nodes"] == []
+
+
+class BusyCluster(object):
+    """crm_mon shows the VM Started (its stop queued); the DC is busy for ``busy_polls``
+    controller queries, then idle."""
+
+    def __init__(self, busy_polls):
+        self.busy_polls = busy_polls
+        self.queries = 0
+
+    def __call__(self, args, **_kwargs):
+        if args[0] == "crmadmin":
+            self.queries += 1
+            state = "S_TRANSITION_ENGINE" if self.queries <= self.busy_polls else "S_IDLE"
+            return 0, ('<pacemaker-result><crmd node_name="hv1" state="%s"/>'
+                       '</pacemaker-result>' % state), ""
+        return 0, ('<pacemaker-result><summary><current_dc name="hv1"/></summary>'
+                   '<resources><resource id="vm1" role="Started" active="true">'
+                   '<node name="hv1"/></resource></resources></pacemaker-result>'), ""
+
+
+@pytest.mark.parametrize("busy_polls,waits_past_timeout", [(0, False), (3, True)])
+def test_wait_goes_on_while_the_controller_is_busy(monkeypatch, busy_polls, waits_past_timeout):
+    monkeypatch.setattr(pcmk, "POLL_SECONDS", 0.01)
+    run = BusyCluster(busy_polls)
+    status = pcmk.Cluster(run).wait_for("vm1", ("Stopped",), timeout=0.05)
+    assert status == ("Started", "hv1")  # never stopped: the wait ends, bounded
+    assert (run.queries > 1) == waits_past_timeout
+    assert run.queries == busy_polls + 1
+
+
+def test_wait_is_bounded_even_if_the_controller_stays_busy(monkeypatch):
+    """A controller that never settles does not hold the module forever: the wait returns
+    (BUSY_FACTOR times the timeout) with the status it saw."""
+    monkeypatch.setattr(pcmk, "POLL_SECONDS", 0.01)
+    run = BusyCluster(busy_polls=10 ** 6)
+    assert pcmk.Cluster(run).wait_for("vm1", ("Stopped",), timeout=0.05) == ("Started", "hv1")
+    assert run.queries >= 1
