@@ -9,6 +9,8 @@ import lab
 
 MODULE = "gridvirt.kvm.cluster_vm"
 RBD = ["rbd", "--id", "libvirt", "--format", "json"]
+# rbd's changing commands reject --format.
+RBD_CHANGE = ["rbd", "--id", "libvirt"]
 
 
 def run_cluster(args, check=False, diff=False):
@@ -31,8 +33,8 @@ def rbd(*args):
 
 def rbd_change(*args):
     """An rbd command that changes something (those take no --format)."""
-    proc = subprocess.run(["rbd", "--id", "libvirt"] + list(args), capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(RBD_CHANGE + list(args), capture_output=True, text=True,
+                          check=False)
     if proc.returncode != 0:
         raise AssertionError("rbd %s failed: %s" % (" ".join(args), proc.stderr.strip()))
 
@@ -99,6 +101,20 @@ def wait_status(name, wanted, timeout=60):
         time.sleep(1)
 
 
+def remove_image(name, patience=45):
+    """rbd rm, waiting out the watch of a client killed a moment ago (Ceph drops it after
+    30 s), so a test that kills a module does not leave its image to the next run."""
+    deadline = time.monotonic() + patience
+    while True:
+        proc = subprocess.run(RBD_CHANGE + ["rm", name], capture_output=True, text=True,
+                              check=False)
+        if proc.returncode == 0 or "watchers" not in proc.stderr:
+            return
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(2)
+
+
 def remove_all(prefix):
     """Remove every VM, image, trash entry and constraint whose name starts with prefix."""
     for group in groups():
@@ -106,17 +122,16 @@ def remove_all(prefix):
             run_cluster({"name": group, "state": "absent", "purge": True})
     for name in sorted(images(), key=lambda n: "_gvclone" in n):
         if prefix in name:
-            subprocess.run(RBD + ["snap", "unprotect", "--all", name], capture_output=True,
-                           check=False)
             for snap in rbd("snap", "ls", name):
-                subprocess.run(RBD + ["snap", "unprotect", "%s@%s" % (name, snap["name"])],
+                subprocess.run(RBD_CHANGE + ["snap", "unprotect", "%s@%s" % (name, snap["name"])],
                                capture_output=True, check=False)
-            subprocess.run(RBD + ["snap", "purge", name], capture_output=True, check=False)
-            subprocess.run(RBD + ["rm", name], capture_output=True, check=False)
+            subprocess.run(RBD_CHANGE + ["snap", "purge", name], capture_output=True,
+                           check=False)
+            remove_image(name)
     for entry in rbd("trash", "ls"):
         if prefix in entry["name"]:
-            subprocess.run(RBD + ["trash", "rm", "--force", entry["id"]], capture_output=True,
-                           check=False)
+            subprocess.run(RBD_CHANGE + ["trash", "rm", "--force", entry["id"]],
+                           capture_output=True, check=False)
     lab.remove_everything(prefix)
 
 

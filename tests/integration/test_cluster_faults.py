@@ -114,10 +114,11 @@ def kill_module_tree(module_file):
     return [table[pid][1] for pid in doomed]
 
 
-def wait_for_image(prefix, timeout=120):
+def wait_for_image(prefix, timeout=120, old=()):
+    """The first image named prefix* that is not in old (what an earlier run left)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [i for i in cl.images() if i.startswith(prefix)]
+        found = [i for i in cl.images() if i.startswith(prefix) and i not in old]
         if found:
             return found
         time.sleep(0.2)
@@ -129,6 +130,7 @@ def test_kill_mid_import_then_rerun_converges_without_orphans(tmp_path):
     image = tmp_path / "big.raw"
     big_image(image)
     args = cl.vm_args(name, system_image=str(image), additional_disks=[])
+    assert not [i for i in cl.images() if name in i], "leftovers of an earlier run"
     with tempfile.TemporaryDirectory() as tree:
         proc = start_module(args, tree)
         wait_for_image("_gvnew_system_" + name)
