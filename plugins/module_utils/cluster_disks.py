@@ -106,8 +106,8 @@ def clone_image_name(image, source_vm, clone_vm):
 def release_parent_snapshots(store, parents):
     """After a linked clone's images are deleted: the source snapshots they hung from are
     unprotected and removed once no other clone uses them."""
-    for parent, snap in parents:
-        store.remove_snapshot_if_unused(parent, snap)
+    for parent_id, snap in parents:
+        store.remove_snapshot_if_unused(parent_id, snap, by_id=True)
 
 
 def undo_swap(store, retired):

@@ -298,27 +298,32 @@ class RbdStore(object):
         self._rbd().rename(self.ioctx, name, new_name)
 
     def parent_of(self, image):
-        """(parent image, snapshot) of a layered clone, or None."""
+        """(parent image id, snapshot) of a layered clone, or None. The id, because the
+        parent may be in the trash (its VM removed while clones used it): only the id
+        opens it there."""
         rbd = deps.require("rbd")
         with rbd.Image(self.ioctx, image, read_only=True) as img:
             try:
                 parent = img.get_parent_image_spec()
+                parent_id = img.parent_id()  # Ceph 16's spec has no id
             except rbd.ImageNotFound:
                 return None
-        return parent["image_name"], parent["snap_name"]
+        return parent_id, parent["snap_name"]
 
-    def remove_snapshot_if_unused(self, image, snap):
-        """Unprotect and remove a clone's parent snapshot once no clone hangs from it."""
+    def remove_snapshot_if_unused(self, image, snap, by_id=False):
+        """Unprotect and remove a clone's parent snapshot once no clone hangs from it.
+        ``image`` is a name, or an image id with by_id (a parent in the trash)."""
         rbd = deps.require("rbd")
+        ref = {"image_id": image} if by_id else {"name": image}
         try:
-            with rbd.Image(self.ioctx, image, read_only=True) as img:
+            with rbd.Image(self.ioctx, read_only=True, **ref) as img:
                 if not img.snap_exists(snap):
                     return False
             # Children in the trash count: they still read through the snapshot.
-            with rbd.Image(self.ioctx, image, snapshot=snap, read_only=True) as img:
+            with rbd.Image(self.ioctx, snapshot=snap, read_only=True, **ref) as img:
                 if list(img.list_children2()):
                     return False
-            with rbd.Image(self.ioctx, image) as img:
+            with rbd.Image(self.ioctx, **ref) as img:
                 if img.is_protected_snap(snap):
                     img.unprotect_snap(snap)
                 img.remove_snap(snap)

@@ -115,6 +115,16 @@ def remove_image(name, patience=45):
         time.sleep(2)
 
 
+def remove_trashed(image_id):
+    for snap in rbd("snap", "ls", "--all", "--image-id", image_id):
+        subprocess.run(RBD_CHANGE + ["snap", "unprotect", "--image-id", image_id,
+                                     "--snap", snap["name"]], capture_output=True, check=False)
+    subprocess.run(RBD_CHANGE + ["snap", "purge", "--image-id", image_id], capture_output=True,
+                   check=False)
+    subprocess.run(RBD_CHANGE + ["trash", "rm", "--force", image_id], capture_output=True,
+                   check=False)
+
+
 def remove_all(prefix):
     """Remove every VM, image, trash entry and constraint whose name starts with prefix."""
     for group in groups():
@@ -128,10 +138,12 @@ def remove_all(prefix):
             subprocess.run(RBD_CHANGE + ["snap", "purge", name], capture_output=True,
                            check=False)
             remove_image(name)
-    for entry in rbd("trash", "ls"):
-        if prefix in entry["name"]:
-            subprocess.run(RBD_CHANGE + ["trash", "rm", "--force", entry["id"]],
-                           capture_output=True, check=False)
+    # Trashed clones first, then the trashed images they hung from (a second pass): a
+    # parent keeps its protected clone snapshot until its children are gone.
+    for _attempt in range(2):
+        for entry in rbd("trash", "ls"):
+            if prefix in entry["name"]:
+                remove_trashed(entry["id"])
     lab.remove_everything(prefix)
 
 
