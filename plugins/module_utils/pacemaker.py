@@ -176,17 +176,8 @@ class Cluster(object):
 
     def status(self):
         """crm_mon's XML view: {'nodes': {name: {...}}, 'resources': {id: (status, node)}}."""
-        out = self._cmd(["crm_mon", "--output-as=xml", "--one-shot", "--inactive"],
-                        what="the status query")
-        root = xmlutil.parse(out, "Pacemaker status")
-        nodes = {}
-        for node in root.findall("nodes/node"):
-            nodes[node.get("name")] = {
-                "online": node.get("online") == "true",
-                "standby": node.get("standby") == "true",
-                "maintenance": node.get("maintenance") == "true",
-                "type": node.get("type"),
-            }
+        root = self._monitor()
+        nodes = self._nodes(root)
         failures = failures_by_resource(root)
         resources, roles = {}, {}
         for res in root.iter("resource"):
@@ -201,15 +192,25 @@ class Cluster(object):
         return {"nodes": nodes, "resources": resources, "failures": failures, "roles": roles,
                 "dc": dc.get("name") if dc is not None else None}
 
-    def node_info(self):
-        """The nodes as the local node sees them, and which can take VMs."""
-        out = self._cmd(["crm_mon", "--output-as=xml", "--one-shot"], what="the status query")
-        root = xmlutil.parse(out, "Pacemaker status")
+    def _monitor(self):
+        """crm_mon's XML view of the cluster, stopped resources included."""
+        out = self._cmd(["crm_mon", "--output-as=xml", "--one-shot", "--inactive"],
+                        what="the status query")
+        return xmlutil.parse(out, "Pacemaker status")
+
+    @staticmethod
+    def _nodes(root):
+        """{name: node_state} of every node in a crm_mon view."""
         options = root.find("summary/cluster_options")
         # maintenance-mode puts every node in maintenance at once.
         everywhere = options is not None and options.get("maintenance-mode") == "true"
-        nodes = dict((node.get("name"), node_state(node, everywhere))
-                     for node in root.findall("nodes/node"))
+        return dict((node.get("name"), node_state(node, everywhere))
+                    for node in root.findall("nodes/node"))
+
+    def node_info(self):
+        """The nodes as the local node sees them, and which can take VMs."""
+        root = self._monitor()
+        nodes = self._nodes(root)
         dc = root.find("summary/current_dc")
         local = self._cmd(["crm_node", "--name"], what="the local node's name").strip()
         return {"local_node": local, "nodes": nodes,
