@@ -33,6 +33,7 @@ KEY_PREFERRED, KEY_PINNED = "_preferred_host", "_pinned_host"
 KEY_STOP_TIMEOUT, KEY_MIGRATE_TO_TIMEOUT = "_stop_timeout", "_migrate_to_timeout"
 KEY_LIVE_MIGRATION, KEY_MIGRATION_USER = "_live_migration", "_migration_user"
 KEY_MIGRATION_DOWNTIME, KEY_PRIORITY = "_migration_downtime", "_priority"
+KEY_MIGRATION_TRANSPORT = "_migration_transport"
 KEY_META, KEY_PARAMS = "_pacemaker_meta", "_pacemaker_params"
 KEY_UTILIZATION = "_pacemaker_utilization"
 KEY_COLOCATION = "_colocated_vms"  # JSON {other VM: "strong"|"weak"}
@@ -46,18 +47,24 @@ SCALAR_OPTIONS = (
     ("preferred_host", KEY_PREFERRED), ("pinned_host", KEY_PINNED),
     ("stop_timeout", KEY_STOP_TIMEOUT), ("migrate_to_timeout", KEY_MIGRATE_TO_TIMEOUT),
     ("migration_user", KEY_MIGRATION_USER), ("migration_downtime", KEY_MIGRATION_DOWNTIME),
-    ("priority", KEY_PRIORITY),
+    ("migration_transport", KEY_MIGRATION_TRANSPORT), ("priority", KEY_PRIORITY),
 )
+# Transports of a live migration (libvirt URI qemu+<transport>://). Always set on the
+# primitive: VirtualDomain's own default (empty) would mean TLS; SEAPATH sets ssh.
+MIGRATION_TRANSPORTS = ("ssh", "tcp", "tls")
+DEFAULT_MIGRATION_TRANSPORT = "ssh"
 DICT_OPTIONS = (("pacemaker_meta", KEY_META), ("pacemaker_params", KEY_PARAMS),
                 ("pacemaker_utilization", KEY_UTILIZATION))
 # Keys a clone takes from its source (SEAPATH's clear_* options drop some of them).
 # The remote identity and the constraints are never inherited.
 CLONE_INHERITED = (KEY_BUS, KEY_STOP_TIMEOUT, KEY_MIGRATE_TO_TIMEOUT, KEY_LIVE_MIGRATION,
-                   KEY_MIGRATION_USER, KEY_MIGRATION_DOWNTIME, KEY_PRIORITY, KEY_META,
-                   KEY_PARAMS, KEY_UTILIZATION, KEY_PREFERRED, KEY_PINNED)
+                   KEY_MIGRATION_USER, KEY_MIGRATION_DOWNTIME, KEY_MIGRATION_TRANSPORT,
+                   KEY_PRIORITY, KEY_META, KEY_PARAMS, KEY_UTILIZATION, KEY_PREFERRED,
+                   KEY_PINNED)
 # Instance attributes and meta attributes that the module sets itself.
 OWN_PARAMS = ("config", "hypervisor", "vm_name", "rbd_pool", "rbd_namespace", "ceph_keyring",
-              "ceph_user", "ceph_conf", "force_stop", "migration_user", "migration_downtime")
+              "ceph_user", "ceph_conf", "force_stop", "migration_user", "migration_downtime",
+              "migration_transport")
 OWN_META = ("target-role", "is-managed", "allow-migrate", "priority", "remote-node",
             "remote-addr", "remote-port", "remote-connect-timeout")
 CONSTRAINT_TAGS = ("rsc_location", "rsc_colocation", "rsc_order", "rsc_ticket")
@@ -328,6 +335,8 @@ def resource_params(vm, store, metadata):
         params["migration_user"] = metadata[KEY_MIGRATION_USER]
     if metadata.get(KEY_MIGRATION_DOWNTIME):
         params["migration_downtime"] = metadata[KEY_MIGRATION_DOWNTIME]
+    params["migration_transport"] = (metadata.get(KEY_MIGRATION_TRANSPORT)
+                                     or DEFAULT_MIGRATION_TRANSPORT)
     # Utilization the user sets is not overwritten by the agent's own measure at start.
     for name in load_json(metadata, KEY_UTILIZATION, {}):
         if name in AGENT_UTILIZATION:
@@ -422,6 +431,9 @@ def intent_from_options(params):
             value = validate_duration(value, option)
         elif option in ("migration_downtime", "priority") and value != "":
             value = validate_whole_number(value, option)
+        elif option == "migration_transport" and value not in MIGRATION_TRANSPORTS + ("",):
+            raise VmError("migration_transport must be one of %s, not %r."
+                          % (", ".join(MIGRATION_TRANSPORTS), value))
         updates[key] = str(value) or None
     if params.get("pinned_host") and params.get("preferred_host") is None:
         updates[KEY_PREFERRED] = None  # pinning replaces a preference

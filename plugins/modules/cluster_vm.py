@@ -200,6 +200,16 @@ options:
     description:
       - User for the SSH connection to the destination node during a live migration.
     type: str
+  migration_transport:
+    description:
+      - Transport of a live migration between the nodes' libvirt daemons
+        (C(qemu+<transport>://<node>/system)), set as the resource's C(migration_transport)
+        instance attribute.
+      - The attribute is always set; a VM that was never given this option gets C(ssh), as
+        SEAPATH sets it (VirtualDomain's own default, empty, means TLS).
+      - Left as it is when not given.
+    type: str
+    choices: [ssh, tcp, tls]
   stop_timeout:
     description:
       - Timeout of the resource's stop operation (seconds, or with C(s), C(min) or C(h)),
@@ -537,6 +547,7 @@ def argument_spec():
         pinned_host=dict(type="str"),
         live_migration=dict(type="bool"),
         migration_user=dict(type="str"),
+        migration_transport=dict(type="str", choices=["ssh", "tcp", "tls"]),
         stop_timeout=dict(type="str"),
         migrate_to_timeout=dict(type="str"),
         migration_downtime=dict(type="str"),

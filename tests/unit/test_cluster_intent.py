@@ -130,6 +130,7 @@ def test_desired_primitive_from_intent():
     prim = ci.desired_primitive("vm1", STORE, meta, "Stopped", managed=False)
     assert nv(prim, "instance_attributes", "migration_user") == "migr"
     assert nv(prim, "instance_attributes", "migration_downtime") == "200"
+    assert nv(prim, "instance_attributes", "migration_transport") == "ssh"
     assert nv(prim, "instance_attributes", "autoset_utilization_cpu") == "false"
     assert nv(prim, "instance_attributes", "autoset_utilization_hv_memory") is None
     assert nv(prim, "meta_attributes", "allow-migrate") == "true"
@@ -140,6 +141,23 @@ def test_desired_primitive_from_intent():
     assert nv(prim, "utilization", "memory") == "512"
     timeouts = pcmk.primitive_timeouts(prim)
     assert timeouts["stop"] == 45 and timeouts["migrate_to"] == 180
+
+
+def test_migration_transport_is_always_set_ssh_by_default():
+    """VirtualDomain's empty default would mean TLS; SEAPATH sets ssh, and so do we."""
+    assert ci.resource_params("vm1", STORE, metadata())["migration_transport"] == "ssh"
+    tcp = metadata(migration_transport="tcp")
+    assert tcp[ci.KEY_MIGRATION_TRANSPORT] == "tcp"
+    assert ci.resource_params("vm1", STORE, tcp)["migration_transport"] == "tcp"
+    # Removing the stored choice goes back to ssh, and a clone takes its source's.
+    back = ci.apply_updates(tcp, ci.intent_from_options({"migration_transport": ""}))
+    assert ci.resource_params("vm1", STORE, back)["migration_transport"] == "ssh"
+    assert ci.clone_intent(tcp, {})[ci.KEY_MIGRATION_TRANSPORT] == "tcp"
+    with pytest.raises(VmError) as err:
+        ci.intent_from_options({"migration_transport": "rdma"})
+    assert "migration_transport must be one of ssh, tcp, tls" in err.value.msg
+    with pytest.raises(VmError):
+        ci.intent_from_options({"pacemaker_params": {"migration_transport": "tls"}})
 
 
 def test_comparison_ignores_power_and_what_the_agent_measured():
