@@ -278,9 +278,10 @@ def build_constraint(vm, item):
 # ---- the desired resource ---------------------------------------------------------------
 
 def placement(vm, metadata):
-    """Location constraints from the stored intent: pinned wins over preferred."""
+    """Location constraints from the stored intent: pinned (a rule: nowhere but that node)
+    wins over preferred (score 100: fails over, and back when the node returns)."""
     if metadata.get(KEY_PINNED):
-        return [pcmk.build_location(vm, metadata[KEY_PINNED], pcmk.INFINITY, "pin")]
+        return [pcmk.build_pin(vm, metadata[KEY_PINNED])]
     if metadata.get(KEY_PREFERRED):
         return [pcmk.build_location(vm, metadata[KEY_PREFERRED], PREFERRED_SCORE, "prefer")]
     return []

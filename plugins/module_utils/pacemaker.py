@@ -71,9 +71,21 @@ def location_id(vm, node, kind):
 
 
 def build_location(vm, node, score, kind):
-    """kind: 'prefer' (score), 'pin' (INFINITY), 'ban' (-INFINITY)."""
+    """kind: 'prefer' (score), 'ban' (-INFINITY)."""
     return _e().Element("rsc_location", id=location_id(vm, node, kind), rsc=vm, node=node,
                         score=str(score))
+
+
+def build_pin(vm, node):
+    """The VM may run on ``node`` only: a rule bans it (-INFINITY) from every node whose
+    name is not ``node``, so it never fails over and stays stopped while that node is down.
+    (A score of INFINITY on the node would still let it run elsewhere.)"""
+    cid = location_id(vm, node, "pin")
+    location = _e().Element("rsc_location", id=cid, rsc=vm)
+    rule = _e().SubElement(location, "rule", id="%s-rule" % cid, score="-" + INFINITY)
+    _e().SubElement(rule, "expression", id="%s-rule-expr" % cid, attribute="#uname",
+                    operation="ne", value=node)
+    return location
 
 
 def colocation_id(vm, other, strong):

@@ -183,13 +183,20 @@ options:
     type: str
   preferred_host:
     description:
-      - Node the VM runs on when it can (a location constraint of score 100). It fails over
-        when that node fails and comes back when it returns. An empty string removes it.
+      - Node the VM runs on when it can (location constraint C(location-<name>-prefer-<node>),
+        score 100). When that node fails or goes to standby the VM fails over to another
+        node; when the node returns the VM moves back to it (score 100 outweighs a
+        resource-stickiness below 100, the lab sets 1), live when O(live_migration) allows.
+      - An empty string removes it.
     type: str
   pinned_host:
     description:
-      - Node the VM may only run on (a location constraint of score INFINITY); it never
-        fails over. Takes precedence over O(preferred_host). An empty string removes it.
+      - Node the VM may only run on. The constraint C(location-<name>-pin-<node>) is a rule
+        of score -INFINITY on every node whose name (C(#uname)) is not that node, so the VM
+        never fails over; while that node is down or in standby the VM stays stopped, and it
+        starts again there when the node returns.
+      - Takes precedence over O(preferred_host) (giving it drops a stored preference). An
+        empty string removes it.
     type: str
   live_migration:
     description:
@@ -287,14 +294,20 @@ options:
     elements: dict
   colocated_vms:
     description:
-      - VMs to keep with this one. With O(command=define_colocation) they are added to the
-        VM's colocations; with O(state) or O(command=create) they are the whole set.
+      - VMs to keep with this one (constraints C(colocation-<name>-<other>-strong|weak), with
+        this VM placed after the other). With O(command=define_colocation) they are added to
+        the VM's colocations; with O(state) or O(command=create) they are the whole set.
+      - To keep two VMs apart (anti-colocation) give O(constraints) an item
+        C({type: colocation, with: <other>, score: -INFINITY}): they never run on the same
+        node; when only one node is left, the VM that is placed second stays stopped.
     type: list
     elements: str
   strong:
     description:
-      - Colocation kind for O(colocated_vms). C(true) is a strong colocation (score INFINITY,
-        the VM runs only where the others run); C(false) a weak one (score 100).
+      - Colocation kind for O(colocated_vms). C(true) is a strong colocation (score INFINITY):
+        the VM runs only on the node where the other runs, it moves with it, and it stays
+        stopped when the other cannot run. C(false) is a weak one (score 100): together
+        when possible, apart when the other's node cannot take it.
     type: bool
     default: false
   remote_name:

@@ -8,6 +8,7 @@ from lxml import etree
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils import xmlutil
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 
 STORE = {"pool": "rbd", "namespace": None, "ceph_user": "libvirt",
@@ -181,7 +182,7 @@ def test_placement_pinned_wins_and_colocations_need_defined_resources():
     ids = [c.get("id") for c in built]
     assert ids == ["location-vm1-pin-hv1", "colocation-vm1-db-strong",
                    "colocation-vm1-web-weak"]
-    assert built[0].get("score") == "INFINITY" and built[2].get("score") == "100"
+    assert built[0].find("rule").get("score") == "-INFINITY" and built[2].get("score") == "100"
 
 
 def test_clone_takes_intent_but_not_identity():
@@ -230,3 +231,71 @@ def test_raw_constraint_with_a_resource_set_is_refused():
     with pytest.raises(VmError) as err:
         ci.normalize_constraint("vm1", {"type": "xml", "xml": text}, 0)
     assert "resource sets are not supported" in err.value.msg
+
+
+def started_on(run, tmp_path, nodes_up):
+    """Nodes where Pacemaker's scheduler starts vm1 with only ``nodes_up`` online (quorate):
+    crm_simulate on the offline CIB, two transitions (probes, then starts), its XML kept."""
+    out = str(tmp_path / "simulated.xml")
+    args = ["crm_simulate", "--live-check", "--simulate", "--quorum", "true",
+            "--save-output", out]
+    for node in nodes_up:
+        args += ["--node-up", node]
+    for step in (args, ["crm_simulate", "--xml-file", out, "--simulate", "--quorum", "true",
+                        "--save-output", out]):
+        rc, stdout, stderr = run(step)
+        assert rc == 0, stdout + stderr
+    status = etree.parse(out).getroot().find("status")
+    return sorted(state.get("uname") for state in status.findall("node_state")
+                  for op in state.iter("lrm_rsc_op")
+                  if op.get("operation") == "start" and op.get("rc-code") == "0")
+
+
+def test_pin_is_a_rule_and_the_vm_never_fails_over(offline_cluster, tmp_path):
+    cluster, run = offline_cluster
+    pin = ci.desired_constraints("vm1", metadata(pinned_host="hv1"), {"vm1"})
+    assert len(pin) == 1
+    pin = pin[0]
+    assert (pin.tag, pin.get("id"), pin.get("rsc")) == ("rsc_location", "location-vm1-pin-hv1",
+                                                        "vm1")
+    assert pin.get("node") is None and pin.get("score") is None
+    rule = pin.find("rule")
+    assert rule.get("score") == "-INFINITY" and rule.get("id") == "location-vm1-pin-hv1-rule"
+    expression = rule.find("expression")
+    assert dict(expression.attrib) == {"id": "location-vm1-pin-hv1-rule-expr",
+                                       "attribute": "#uname", "operation": "ne",
+                                       "value": "hv1"}
+    assert ci.owned_constraint("vm1", pin, {})
+    cluster.create(ci.desired_primitive("vm1", STORE, metadata(), "Started"), "resources")
+    cluster.create(pin, "constraints")
+    rc, out, err = run(["crm_verify", "--live-check", "--verbose"])
+    assert rc == 0, out + err
+    assert started_on(run, tmp_path, ["hv1", "hv2"]) == ["hv1"]
+    assert started_on(run, tmp_path, ["hv2"]) == []  # its node is down: it stays stopped
+
+
+def test_a_score_of_infinity_would_fail_over(offline_cluster, tmp_path):
+    """Why the pin is a rule: the old INFINITY location lets the VM start elsewhere."""
+    cluster, run = offline_cluster
+    cluster.create(ci.desired_primitive("vm1", STORE, metadata(), "Started"), "resources")
+    cluster.create(pcmk.build_location("vm1", "hv1", pcmk.INFINITY, "pin"), "constraints")
+    assert started_on(run, tmp_path, ["hv2"]) == ["hv2"]
+
+
+def test_an_old_pin_is_replaced_by_the_rule_then_compares_equal(offline_cluster):
+    """A pin written by an earlier version (same id, node/score attributes) differs from
+    the wanted one, a replace leaves exactly the rule, and the next comparison of the CIB's
+    (nested, re-serialized) element with the wanted one finds no difference."""
+    cluster, run = offline_cluster
+    cluster.create(ci.desired_primitive("vm1", STORE, metadata(), "Started"), "resources")
+    cluster.create(pcmk.build_location("vm1", "hv1", pcmk.INFINITY, "pin"), "constraints")
+    wanted = pcmk.build_pin("vm1", "hv1")
+    present = cluster.constraints_of(cluster.cib(), "vm1")[0]
+    assert present.get("id") == wanted.get("id")
+    assert xmlutil.canonical(present) != xmlutil.canonical(wanted)
+    cluster.replace(wanted, "constraints")
+    present = cluster.constraints_of(cluster.cib(), "vm1")[0]
+    assert present.get("node") is None and present.get("score") is None
+    assert xmlutil.canonical(present) == xmlutil.canonical(wanted)
+    rc, out, err = run(["crm_verify", "--live-check", "--verbose"])
+    assert rc == 0, out + err
