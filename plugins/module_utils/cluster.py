@@ -32,6 +32,8 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
 from ansible_collections.gridvirt.kvm.plugins.module_utils import xmlutil
 from ansible_collections.gridvirt.kvm.plugins.module_utils.cluster_commands import (
     ClusterCommands)
+from ansible_collections.gridvirt.kvm.plugins.module_utils.cluster_migration import (
+    ClusterMigration)
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import (
     validate_domain)
@@ -53,10 +55,10 @@ def xml_digest(xml_text):
     return hashlib.sha256((xml_text + "\n").encode("utf-8")).hexdigest()
 
 
-class ClusterVm(ClusterCommands):
+class ClusterVm(ClusterCommands, ClusterMigration):
     """Runs one request on the cluster. ``run`` is AnsibleModule.run_command. The commands
     on an existing VM (clone, snapshots, metadata, colocation, remote) are in
-    cluster_commands."""
+    cluster_commands, the move to a named node in cluster_migration."""
 
     def __init__(self, params, check_mode, run, warn):
         super(ClusterVm, self).__init__()
@@ -123,6 +125,7 @@ class ClusterVm(ClusterCommands):
                 vm, self.p["colocated_vms"], self.p.get("strong")),
             "add_pacemaker_remote": lambda: self.add_pacemaker_remote(vm),
             "remove_pacemaker_remote": lambda: self.remove_pacemaker_remote(vm),
+            "migrate": lambda: self.command_migrate(vm, self.p["node"]),
         }
         if action in simple:
             simple[action]()
@@ -209,6 +212,8 @@ class ClusterVm(ClusterCommands):
                 self.apply_restart(vm)
             if state in ("running", "stopped"):
                 self.set_power(vm, "Started" if state == "running" else "Stopped")
+        if state == "running" and self.p.get("node"):
+            self.move(vm, self.p["node"], start_predicted=True)
         self.report(vm)
 
     # ---- create -----------------------------------------------------------------------

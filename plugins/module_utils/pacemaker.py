@@ -27,6 +27,9 @@ BUSY_FACTOR = 3
 # Operation timeouts (seconds) and the monitor interval, as SEAPATH sets them.
 DEFAULT_OPS = {"start": 120, "stop": 30, "monitor": 60, "migrate_from": 60, "migrate_to": 120}
 MONITOR_INTERVAL = 10
+# A wait for a placement ends early when, this long after the change, the controller is idle
+# and the resource is settled elsewhere: Pacemaker decided not to place it there.
+SETTLE_SECONDS = 10
 ATTRIBUTE_WAIT_SECONDS = 10
 # <resource>_<action>_<interval ms>, the resource id may contain "_".
 OP_KEY_RE = re.compile(r"^(.+)_(start|stop|monitor|migrate_to|migrate_from|reload|notify|"
@@ -133,6 +136,17 @@ def resource_status(resource):
     return ("Started" if resource.get("active") == "true" else "Stopped"), node
 
 
+def meta_value(prim, name):
+    """Value of a meta attribute of a primitive element, or None."""
+    nv = prim.find("meta_attributes/nvpair[@name='%s']" % name)
+    return nv.get("value") if nv is not None else None
+
+
+def is_vm_agent(agent):
+    """Is this crm_mon resource_agent ours (ocf:gridvirt:*), i.e. a VM?"""
+    return (agent or "").startswith("%s:%s:" % (RA_CLASS, RA_PROVIDER))
+
+
 def node_attribute(cib, node, name):
     """Value of a transient attribute of a node in the CIB status section, or None."""
     nv = cib.find("status/node_state[@uname='%s']/transient_attributes//nvpair[@name='%s']"
@@ -191,10 +205,11 @@ class Cluster(object):
         root = self._monitor()
         nodes = self._nodes(root)
         failures = failures_by_resource(root)
-        resources, roles = {}, {}
+        resources, roles, agents = {}, {}, {}
         for res in root.iter("resource"):
             status, node = resource_status(res)
             roles[res.get("id")] = status
+            agents[res.get("id")] = res.get("resource_agent")
             # A start that failed everywhere leaves the resource Stopped, not failed: the
             # recorded failures tell it apart from a resource asked to stop.
             if status == "Stopped" and failures.get(res.get("id")):
@@ -202,7 +217,8 @@ class Cluster(object):
             resources[res.get("id")] = (status, node)
         dc = root.find("summary/current_dc")
         return {"nodes": nodes, "resources": resources, "failures": failures, "roles": roles,
-                "dc": dc.get("name") if dc is not None else None}
+                "agents": agents, "dc": dc.get("name") if dc is not None else None,
+                "quorum": dc is not None and dc.get("with_quorum") == "true"}
 
     def _monitor(self):
         """crm_mon's XML view of the cluster, stopped resources included."""
@@ -272,6 +288,18 @@ class Cluster(object):
     def cleanup(self, vm):
         self._cmd(["crm_resource", "--cleanup", "--resource", vm], what="cleaning up %s" % vm)
 
+    def move(self, vm, node):
+        """Ask Pacemaker to move the resource to ``node``: a temporary cli-prefer-<vm>
+        location constraint (live migration when allow-migrate is true)."""
+        self._cmd(["crm_resource", "--resource", vm, "--move", "--node", node],
+                  what="moving %s to %s" % (vm, node))
+
+    def clear(self, vm):
+        """Remove the resource's temporary cli-* constraints (only those)."""
+        self._cmd(["crm_resource", "--resource", vm, "--clear"],
+                  what="removing the temporary move constraint of %s (crm_resource --clear "
+                       "--resource %s removes it)" % (vm, vm))
+
     def set_node_attribute(self, node, name, value):
         """A transient (until reboot) node attribute, visible in the CIB before returning."""
         self._cmd(["crm_attribute", "--lifetime", "reboot", "--node", node, "--name", name,
@@ -305,6 +333,36 @@ class Cluster(object):
             if self._wait_over(start, timeout, current.get("dc")):
                 return status, node
             time.sleep(POLL_SECONDS)
+
+    def wait_on(self, vm, node, timeout):
+        """Poll until the VM is Started on ``node``; -> (status, node it is on). Bounded like
+        wait_for, and over early when, SETTLE_SECONDS after the change, the controller is
+        idle and the VM is Started, Stopped or Failed elsewhere (nothing left to do for it)."""
+        start = time.monotonic()
+        while True:
+            current = self.status()
+            status, where = current["resources"].get(vm, ("Disabled", None))
+            if status == "Started" and where == node:
+                return status, where
+            settled = status in ("Started", "Stopped", "Failed") and \
+                time.monotonic() - start >= SETTLE_SECONDS
+            if settled and not self.controller_busy(current.get("dc")):
+                return status, where
+            if self._wait_over(start, timeout, current.get("dc")):
+                return status, where
+            time.sleep(POLL_SECONDS)
+
+    def settle(self, timeout):
+        """Wait, at most ``timeout`` seconds, until the controller has no transition left to
+        run; -> whether it got there."""
+        time.sleep(POLL_SECONDS)  # the controller notices the last change
+        dc = self.status().get("dc")
+        deadline = time.monotonic() + timeout
+        while self.controller_busy(dc):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL_SECONDS)
+        return True
 
     def _wait_over(self, start, timeout, dc):
         """Past the timeout, and the cluster has nothing left to do for it. Under load the

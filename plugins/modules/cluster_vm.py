@@ -53,7 +53,8 @@ options:
       - C(present) creates the VM (not started) or updates it, and makes sure it is a
         Pacemaker resource; its power state is left alone.
       - C(running) (alias C(started)) also starts it and waits until Pacemaker reports it
-        Started, at most the start timeout.
+        Started, at most the start timeout. With O(node), the running VM is then moved to
+        that node as O(command=migrate) does (a stopped VM is started first, then moved).
       - C(stopped) stops it through Pacemaker (graceful, then forced after O(stop_timeout));
         with O(force=true) it is powered off at once.
       - C(disabled) stops it and removes its resource and constraints from Pacemaker; the VM
@@ -80,11 +81,33 @@ options:
         O(metadata)) work on the metadata of the system image.
       - C(define_colocation) keeps the VM with O(colocated_vms) (O(strong)); C(add_pacemaker_remote)
         and C(remove_pacemaker_remote) make the guest a Pacemaker guest node or not.
+      - C(migrate) moves the running VM to O(node) through Pacemaker (not a SEAPATH verb):
+        C(crm_resource --move) adds a temporary C(cli-prefer-<name>) constraint, Pacemaker
+        migrates the VM live when O(live_migration) is on (C(allow-migrate)) or stops it and
+        starts it there, the task waits until it is Started on O(node), and then always runs
+        C(crm_resource --clear), which removes only the temporary C(cli-*) constraints (the
+        VM's own constraints stay as they were), also when the move failed or timed out.
+      - The wait lasts at most the migrate_to timeout (or the stop timeout when longer) plus
+        the start timeout, longer while Pacemaker's controller is still busy (up to three
+        times); it ends early when the controller is idle with the VM elsewhere.
+      - C(migrate) refuses, changing nothing, when O(node) is not a cluster node, is offline,
+        in standby, in maintenance or on its way out, when the partition has no quorum, when
+        the VM is not running or is being stopped, when it is pinned to another node
+        (O(pinned_host)), or when it prefers another node (O(preferred_host): it would move
+        back as soon as the temporary constraint is cleared). A VM already on O(node) is
+        not changed. When Pacemaker does not place it on O(node) (a strong colocation or an
+        anti-colocation forbids it, say) the task fails naming the constraints that involve
+        the VM, after clearing the temporary constraint.
     type: str
     choices: [create, remove, list_vms, start, stop, status, clone, enable, disable,
               list_snapshots, create_snapshot, remove_snapshot, rollback_snapshot,
               purge_image, list_metadata, get_metadata, set_metadata, define_colocation,
-              add_pacemaker_remote, remove_pacemaker_remote]
+              add_pacemaker_remote, remove_pacemaker_remote, migrate]
+  node:
+    description:
+      - Cluster node (Pacemaker name) to move the VM to, with O(command=migrate) (required
+        there) or O(state=running). Refused with any other state or command.
+    type: str
   xml:
     description:
       - libvirt domain XML of the VM (the document, not a path), without disk devices (the
@@ -392,6 +415,18 @@ EXAMPLES = r"""
     colocated_vms: [rtu2]
     strong: true
 
+- name: Move rtu1 to hv2 (live when live_migration is on), through Pacemaker
+  gridvirt.kvm.cluster_vm:
+    name: rtu1
+    command: migrate
+    node: hv2
+
+- name: Declarative, the same move; a stopped rtu1 is started, then moved
+  gridvirt.kvm.cluster_vm:
+    name: rtu1
+    state: running
+    node: hv2
+
 - name: Linked clone (constant time), not started
   gridvirt.kvm.cluster_vm:
     name: rtu9
@@ -428,6 +463,16 @@ node:
   returned: for states and the commands on one VM, except the snapshot and metadata listings
   type: str
   sample: hv1
+previous_node:
+  description: Node the VM ran on before the move (null when it did not run).
+  returned: O(command=migrate), and O(state=running) with O(node)
+  type: str
+  sample: hv2
+migrated_live:
+  description: The VM was (in check mode, would be) moved by a live migration
+    (C(allow-migrate) is true); false when it did not move or was stopped and started.
+  returned: O(command=migrate), and O(state=running) with O(node)
+  type: bool
 uuid:
   description: UUID of the VM.
   returned: when the VM exists
@@ -524,7 +569,7 @@ COMMANDS = ["create", "remove", "list_vms", "start", "stop", "status", "clone", 
             "disable", "list_snapshots", "create_snapshot", "remove_snapshot",
             "rollback_snapshot", "purge_image", "list_metadata", "get_metadata",
             "set_metadata", "define_colocation", "add_pacemaker_remote",
-            "remove_pacemaker_remote"]
+            "remove_pacemaker_remote", "migrate"]
 STATES = ["present", "running", "started", "stopped", "disabled", "absent"]
 SNAPSHOT_COMMANDS = ("create_snapshot", "remove_snapshot", "rollback_snapshot")
 DEFAULT_SECRET_UUID = "5b1a8d2e-3c4f-4e6a-9b7d-1f0e2c3a4b5d"
@@ -561,6 +606,7 @@ def argument_spec():
         live_migration=dict(type="bool"),
         migration_user=dict(type="str"),
         migration_transport=dict(type="str", choices=["ssh", "tcp", "tls"]),
+        node=dict(type="str"),
         stop_timeout=dict(type="str"),
         migrate_to_timeout=dict(type="str"),
         migration_downtime=dict(type="str"),
@@ -613,8 +659,21 @@ def check_request(params):
             raise VmError("VM %s cannot be colocated with itself." % other)
 
 
+def _check_node(params):
+    node = params.get("node")
+    if params.get("command") == "migrate" and not node:
+        raise VmError("node is required when command is migrate.")
+    if node is None:
+        return
+    if not node:
+        raise VmError("node must name a cluster node.")
+    if params.get("command") != "migrate" and params.get("state") not in ("running", "started"):
+        raise VmError("node is only used with command migrate or state running (started).")
+
+
 def _check_command_inputs(params):
     command = params["command"]
+    _check_node(params)
     if command == "clone":
         if not params["src_name"]:
             raise VmError("src_name is required when command is clone.")
