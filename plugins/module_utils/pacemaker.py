@@ -154,6 +154,20 @@ def node_attribute(cib, node, name):
     return nv.get("value") if nv is not None else None
 
 
+def is_true(value):
+    """Pacemaker's booleans ('on', 'yes', 'y', 'true', '1')."""
+    return (value or "").strip().lower() in ("on", "yes", "y", "true", "1")
+
+
+def standby_settings(cib, node):
+    """-> (permanent, transient): the node's standby attribute in the configuration (what
+    crm_attribute --type nodes sets) and in its status (until reboot)."""
+    nv = cib.find("configuration/nodes/node[@uname='%s']/instance_attributes/"
+                  "nvpair[@name='standby']" % node)
+    return (is_true(nv.get("value")) if nv is not None else False,
+            is_true(node_attribute(cib, node, "standby")))
+
+
 def node_state(node, cluster_maintenance=False):
     """crm_mon <node> -> its state; usable = it can take VMs now."""
     state = dict((flag, node.get(flag) == "true") for flag in ("online", "standby", "maintenance"))
@@ -237,11 +251,20 @@ class Cluster(object):
 
     def node_info(self):
         """The nodes as the local node sees them, and which can take VMs."""
+        info = self.overview()
+        del info["vms"]
+        return info
+
+    def overview(self):
+        """node_info() and, from the same crm_mon reading, ``vms``: {VM: (status, node)} of
+        the resources of our agent (ocf:gridvirt:*)."""
         root = self._monitor()
         nodes = self._nodes(root)
         dc = root.find("summary/current_dc")
         local = self._cmd(["crm_node", "--name"], what="the local node's name").strip()
-        return {"local_node": local, "nodes": nodes,
+        vms = dict((res.get("id"), resource_status(res)) for res in root.iter("resource")
+                   if is_vm_agent(res.get("resource_agent")))
+        return {"local_node": local, "nodes": nodes, "vms": vms,
                 "quorum": dc is not None and dc.get("with_quorum") == "true",
                 "usable_nodes": sorted(name for name, n in nodes.items() if n["usable"])}
 
@@ -299,6 +322,19 @@ class Cluster(object):
         self._cmd(["crm_resource", "--resource", vm, "--clear"],
                   what="removing the temporary move constraint of %s (crm_resource --clear "
                        "--resource %s removes it)" % (vm, vm))
+
+    def set_standby(self, node):
+        """The node's permanent standby attribute on: Pacemaker moves its resources away."""
+        self._cmd(["crm_attribute", "--type", "nodes", "--node", node, "--name", "standby",
+                   "--update", "on"], what="putting %s in standby" % node)
+
+    def clear_standby(self, node, permanent=True, transient=False):
+        """Remove the node's standby attribute(s): it takes resources again."""
+        if permanent:
+            self._cmd(["crm_attribute", "--type", "nodes", "--node", node, "--name",
+                       "standby", "--delete"], what="taking %s out of standby" % node)
+        if transient:
+            self.delete_node_attribute(node, "standby")
 
     def set_node_attribute(self, node, name, value):
         """A transient (until reboot) node attribute, visible in the CIB before returning."""
