@@ -115,9 +115,9 @@ class ClusterMigration(Outcome):
         if node == target:
             return False
         check_target(vm, target, self.cluster.node_info(), metadata)
-        self._changed("moved VM %s %sto %s (%s)" % (vm, "from %s " % node if node else "",
-                                                     target, "live" if live else
-                                                     "stopped, then started"))
+        origin = "from %s " % node if node else ""
+        how = "live" if live else "stopped, then started"
+        self._changed("moved VM %s %sto %s (%s)" % (vm, origin, target, how))
         self.result["migrated_live"] = live
         if not self.check:
             self._move_and_clear(vm, target, move_timeout(pcmk.primitive_timeouts(prim)))

@@ -81,7 +81,7 @@ options:
         O(metadata)) work on the metadata of the system image.
       - C(define_colocation) keeps the VM with O(colocated_vms) (O(strong)); C(add_pacemaker_remote)
         and C(remove_pacemaker_remote) make the guest a Pacemaker guest node or not.
-      - C(migrate) moves the running VM to O(node) through Pacemaker (not a SEAPATH verb):
+      - C(migrate) moves the running VM to O(node) through Pacemaker (not a SEAPATH verb).
         C(crm_resource --move) adds a temporary C(cli-prefer-<name>) constraint, Pacemaker
         migrates the VM live when O(live_migration) is on (C(allow-migrate)) or stops it and
         starts it there, the task waits until it is Started on O(node), and then always runs
@@ -93,7 +93,7 @@ options:
       - C(migrate) refuses, changing nothing, when O(node) is not a cluster node, is offline,
         in standby, in maintenance or on its way out, when the partition has no quorum, when
         the VM is not running or is being stopped, when it is pinned to another node
-        (O(pinned_host)), or when it prefers another node (O(preferred_host): it would move
+        (O(pinned_host)), or when it prefers another node (O(preferred_host), as it would move
         back as soon as the temporary constraint is cleared). A VM already on O(node) is
         not changed. When Pacemaker does not place it on O(node) (a strong colocation or an
         anti-colocation forbids it, say) the task fails naming the constraints that involve
@@ -320,17 +320,17 @@ options:
       - VMs to keep with this one (constraints C(colocation-<name>-<other>-strong|weak), with
         this VM placed after the other). With O(command=define_colocation) they are added to
         the VM's colocations; with O(state) or O(command=create) they are the whole set.
-      - To keep two VMs apart (anti-colocation) give O(constraints) an item
-        C({type: colocation, with: <other>, score: -INFINITY}): they never run on the same
-        node; when only one node is left, the VM that is placed second stays stopped.
+      - To keep two VMs apart (anti-colocation) give O(constraints) an item of C(type)
+        C(colocation) with the other VM in C(with) and C(score) C(-INFINITY). They never run
+        on the same node; when only one node is left, the VM placed second stays stopped.
     type: list
     elements: str
   strong:
     description:
-      - Colocation kind for O(colocated_vms). C(true) is a strong colocation (score INFINITY):
-        the VM runs only on the node where the other runs, it moves with it, and it stays
-        stopped when the other cannot run. C(false) is a weak one (score 100): together
-        when possible, apart when the other's node cannot take it.
+      - Colocation kind for O(colocated_vms). C(true) is a strong colocation (score
+        INFINITY); the VM runs only on the node where the other runs, it moves with it, and
+        it stays stopped when the other cannot run. C(false) is a weak one (score 100),
+        together when possible, apart when the other's node cannot take it.
     type: bool
     default: false
   remote_name:
