@@ -44,3 +44,17 @@ wait_for() {
     done
     "$@" >/dev/null 2>&1 || die "$what not ready after ${timeout}s"
 }
+
+# pid_in_netns NAME: the PID of the process called NAME in this shell's network namespace
+# (the lab's nodes share one PID namespace, so pgrep alone would find the other nodes' too).
+pid_in_netns() {
+    local pid mine
+    mine=$(readlink /proc/self/ns/net)
+    for pid in $(pgrep -x "$1"); do
+        if [ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" = "$mine" ]; then
+            echo "$pid"
+            return 0
+        fi
+    done
+    return 1
+}

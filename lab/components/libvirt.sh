@@ -18,8 +18,12 @@ libvirt_up() {
         log "virtlogd started (pid $(cat "$run/virtlogd.pid"))"
     fi
     if ! pid_alive "$run/libvirtd.pid"; then
+        # A node of a multi-node lab listens on the lab network for live migrations
+        # (qemu+tcp, configured in its private libvirtd.conf by lab/nodes.sh).
+        local listen=()
+        [ -z "${LAB_NODES:-}" ] || listen=(--listen)
         LIBVIRT_LOG_OUTPUTS="3:file:$log/libvirtd.log" \
-            libvirtd --daemon --pid-file "$run/libvirtd.pid"
+            libvirtd --daemon "${listen[@]}" --pid-file "$run/libvirtd.pid"
         wait_for libvirtd 60 virsh -c qemu:///system version
         log "libvirtd started (pid $(cat "$run/libvirtd.pid"))"
     fi
