@@ -15,19 +15,23 @@ LINK      := $(REPO)/.build/ansible_collections/gridvirt/kvm
 SANITY_DIR := $(or $(TMPDIR),/tmp)/gridvirt-kvm-sanity/ansible_collections/gridvirt/kvm
 # Every Python ansible-test may target that is installed here (pyenv).
 SANITY_PYTHONS ?= $(shell for v in 3.9 3.10 3.11 3.12 3.13; do ls -d /root/.pyenv/versions/$$v.* >/dev/null 2>&1 && echo $$v; done)
+# make lab-up NODES=3: the three-node lab (lab/nodes.sh) instead of the one-node one.
+NODES     ?= 1
+NODES_INVENTORY := inventories/lab3/hosts.yml
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(REPO)/ansible.cfg
 
 .PHONY: help packages venv links image lab-up lab-down lab-status demo test sanity unit \
-        integration hypervisor-tests molecule bench clean
+        integration hypervisor-tests multinode-tests molecule bench clean
 
 help:
 	@echo "make demo        fresh machine -> packages, venv, lab up, example VMs deployed, status"
 	@echo "make test        every test: sanity, molecule, unit + integration on the lab"
 	@echo "make lab-up      start the lab (libvirtd + virtlogd, Ceph, Corosync + Pacemaker), build the test guest image"
-	@echo "make lab-down    stop every lab daemon by PID"
+	@echo "make lab-up NODES=3   the three-node lab instead: fencing, failover, live migration"
+	@echo "make lab-down    stop every lab daemon by PID, power off and remove every lab node"
 	@echo "make sanity      ansible-test sanity on every installed Python"
-	@echo "make unit | integration | hypervisor-tests | molecule | bench"
+	@echo "make unit | integration | hypervisor-tests | multinode-tests | molecule | bench"
 
 packages:
 	@lab/install-packages.sh
@@ -51,11 +55,19 @@ image: packages $(GUEST)
 
 # The lab's hypervisor is prepared by the collection's own role, as a real one would be.
 lab-up: packages venv image links
+ifeq ($(NODES),1)
 	lab/lab.sh up
 	ansible-playbook playbooks/prepare_hypervisors.yaml
+else ifeq ($(NODES),3)
+	lab/lab.sh nodes-up 3
+	ansible-playbook -i $(NODES_INVENTORY) playbooks/prepare_hypervisors.yaml
+else
+	@echo "NODES is 1 or 3 (inventories/lab/ and inventories/lab3/ describe those)"; exit 2
+endif
 
 lab-down:
 	lab/lab.sh down
+	lab/lab.sh nodes-down
 
 lab-status:
 	lab/lab.sh status
@@ -88,12 +100,20 @@ integration: venv lab-up
 hypervisor-tests: lab-up links
 	/usr/bin/python3 -m pytest tests/hypervisor
 
+# Failover, fencing, partition, live migration and maintenance on the three-node lab. The
+# one-node lab is stopped first: both at once would not fit this machine's two cores.
+multinode-tests: venv image links
+	lab/lab.sh down
+	$(MAKE) lab-up NODES=3
+	python -m pytest tests/multinode
+
 molecule: venv lab-up
 	cd extensions && molecule test --all
 
 # Sanity and molecule first; the main pytest run last so its summary closes the run.
 test: venv lab-up sanity molecule hypervisor-tests
 	python -m pytest tests/unit tests/integration
+	$(MAKE) multinode-tests
 
 bench: venv lab-up
 	python benchmarks/run.py

@@ -181,7 +181,7 @@ def get_power_status(conn, options):
         logging.debug("Node %s: no holder.pid: OFF", node)
     else:
         logging.debug("Node %s: holder %s is not alive in %s (its netns: %s): OFF",
-                node, holder, recorded, netns_of(holder))
+                      node, holder, recorded, netns_of(holder))
     return "off"
 
 
@@ -203,7 +203,7 @@ def get_list(conn, options):
     if options.get("--original-action") == "monitor":
         if bridge_pid(options) is None:
             logging.error("Bridge holder of the lab (%s) is not running",
-                    os.path.join(ldir, "bridge.pid"))
+                          os.path.join(ldir, "bridge.pid"))
             fail(EC_STATUS)
         logging.debug("Lab %s is up", ldir)
     nodes_dir = os.path.join(ldir, "nodes")
@@ -228,7 +228,7 @@ def freeze(netns, protected):
         found = pids_in_netns(netns)
         for pid in sorted(found & protected):
             logging.warning("PID %d (this agent or one of its ancestors) is in %s: left alone",
-                    pid, netns)
+                            pid, netns)
         new = found - protected - stopped
         if not new:
             return stopped
@@ -244,7 +244,7 @@ def freeze(netns, protected):
                 break
             time.sleep(0.01)
     logging.warning("Processes of %s kept appearing after %d rounds; killing what was found",
-            netns, STABLE_ROUNDS_MAX)
+                    netns, STABLE_ROUNDS_MAX)
     return stopped
 
 
@@ -273,7 +273,7 @@ def power_cut(options, node):
             killed |= late
         if time.monotonic() >= deadline:
             logging.error("Node %s: %d processes still in %s after %d s: %s", node, len(left),
-                    recorded, KILL_TIMEOUT, sorted(left))
+                          recorded, KILL_TIMEOUT, sorted(left))
             fail(EC_WAITING_OFF)
         time.sleep(0.1)
     logging.info("Node %s is off: no process left in %s (%d killed)", node, recorded, len(killed))
@@ -287,24 +287,24 @@ def power_on(options, node):
     bridge = bridge_pid(options)
     if bridge is None:
         logging.error("Cannot power on %s: bridge holder (%s) is not running", node,
-                os.path.join(ldir, "bridge.pid"))
+                      os.path.join(ldir, "bridge.pid"))
         fail(EC_GENERIC_ERROR)
     if not os.access(LAB_SH, os.X_OK):
         logging.error("Cannot power on %s: %s is not executable", node, LAB_SH)
         fail(EC_GENERIC_ERROR)
     nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
     cmd = [nsenter, "--target", str(bridge), "--mount", "--uts", "--",
-        "/usr/bin/env", "-i", "PATH=" + NODE_ON_PATH, "HOME=/root", "LAB_DIR=" + ldir,
-        "setsid", LAB_SH, "node-on", node]
+           "/usr/bin/env", "-i", "PATH=" + NODE_ON_PATH, "HOME=/root", "LAB_DIR=" + ldir,
+           "setsid", LAB_SH, "node-on", node]
     log_path = os.path.join(ndir, "power-on.log")
     logging.info("Powering on node %s: %s (log: %s)", node, " ".join(cmd), log_path)
     try:
         with open(log_path, "ab") as log:
             log.write(("--- %s power on: %s\n" % (time.strftime("%Y-%m-%d %H:%M:%S"),
-                    " ".join(cmd))).encode())
+                                                  " ".join(cmd))).encode())
             log.flush()
             subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    cwd="/", close_fds=True, start_new_session=True)
+                             cwd="/", close_fds=True, start_new_session=True)
     except OSError as ex:
         logging.error("Cannot launch node-on for %s: %s", node, ex)
         fail(EC_GENERIC_ERROR)
@@ -320,13 +320,13 @@ def main():
     atexit.register(atexit_handler)
 
     all_opt["lab_dir"] = {
-        "getopt" : ":",
-        "longopt" : "lab-dir",
-        "help" : "--lab-dir=[path]               Lab state directory (LAB_DIR, holds nodes/NODE/)",
-        "required" : "1",
-        "shortdesc" : "Lab state directory (LAB_DIR)",
-        "order" : 1
-        }
+        "getopt": ":",
+        "longopt": "lab-dir",
+        "help": "--lab-dir=[path]               Lab state directory (LAB_DIR, holds nodes/NODE/)",
+        "required": "1",
+        "shortdesc": "Lab state directory (LAB_DIR)",
+        "order": 1
+    }
     # node-on creates the holder first, but give the launch some slack
     all_opt["power_timeout"]["default"] = "60"
 
@@ -352,6 +352,7 @@ def main():
 
     result = fence_action(None, options, set_power_status, get_power_status, get_list)
     sys.exit(result)
+
 
 if __name__ == "__main__":
     main()

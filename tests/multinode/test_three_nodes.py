@@ -1,0 +1,220 @@
+"""The three-node lab as a user's cluster: the deploy playbooks, live migration, node
+maintenance, and failover through fencing (power cut and network partition), with the
+placement rules holding through it all. Guests boot from RBD and print a boot counter kept on
+their disk and one tick per second on their serial console, logged on the node running them.
+
+The VMs come from inventories/lab3: ha-plc prefers node1, ha-hmi is strongly colocated with
+it, ha-gw is anti-colocated with it (and live-migrates with a 500 ms downtime), ha-rtu is
+pinned to node3. Tests run in file order; each leaves every node on and online.
+"""
+import threading
+import time
+
+import pytest
+
+import cluster3 as c3
+
+VMS = ("ha-plc", "ha-hmi", "ha-gw", "ha-rtu")
+
+
+def settled(vms=VMS):
+    """Every VM Started, ha-rtu on node3 and ha-plc's companions where they belong."""
+    where = c3.resources()
+    if not all(where.get(vm) for vm in vms):
+        return None
+    ok = (where["ha-rtu"] == "node3" and where["ha-hmi"] == where["ha-plc"]
+          and where["ha-gw"] != where["ha-plc"])
+    return where if ok else None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def deployed():
+    for node in c3.nodes():
+        assert c3.alive(node), "%s is off: start the lab with make lab-up NODES=3" % node
+    rc, out = c3.playbook("deploy_vms_cluster.yaml")
+    assert rc == 0, out[-3000:]
+    c3.wait(settled, 300, "every lab3 VM Started where its placement says")
+
+
+@pytest.fixture(autouse=True)
+def every_node_on():
+    yield
+    for node in c3.nodes():
+        if not c3.alive(node):
+            c3.power_on(node)
+    for node in c3.nodes():
+        c3.wait(lambda n=node: c3.online(n), 300, "%s online" % node)
+    c3.wait(settled, 300, "the VMs back in place")
+
+
+def test_deploy_playbooks_converge_the_three_node_cluster():
+    rc, out = c3.playbook("deploy_vms_cluster.yaml")
+    assert rc == 0, out[-3000:]
+    counts = c3.recap(out)
+    assert all(counts[vm]["changed"] == 0 for vm in VMS), counts
+    where = settled()
+    assert where, c3.resources()
+    images = c3.node_run("node2", "rbd", "ls", "--format", "json", "--id", "libvirt").stdout
+    for vm in VMS:
+        assert "system_%s" % vm in images
+        # Booted from RBD, and alive where Pacemaker says it runs (it may have come there live).
+        assert c3.boot_count(vm) >= 1, "%s printed no boot marker" % vm
+        assert c3.last_tick(where[vm], vm), "%s does not tick on %s" % (vm, where[vm])
+
+
+class TickWatcher(threading.Thread):
+    """Records when each new serial tick of a VM shows up, on whichever node logs it, from
+    the tick it is at on the node it runs on (other nodes may keep older logs of it)."""
+
+    def __init__(self, vm, node):
+        super().__init__(daemon=True)
+        self.vm, self.node, self.arrivals, self.stopped = vm, node, [], threading.Event()
+
+    def run(self):
+        last = c3.last_tick(self.node, self.vm)
+        while not self.stopped.is_set():
+            for node in c3.nodes():
+                tick = c3.last_tick(node, self.vm)
+                if tick and (last is None or tick[0] > last[0]):
+                    last = tick
+                    self.arrivals.append((time.monotonic(), tick[0], tick[1], node))
+            time.sleep(0.05)
+
+    def longest_gap(self):
+        times = [a[0] for a in self.arrivals]
+        return max(b - a for a, b in zip(times, times[1:]))
+
+
+def own_constraints(vm):
+    return sorted(e.get("id") for e in c3.cib_constraints() if e.get("rsc") == vm)
+
+
+def test_live_migration_keeps_the_guest_running():
+    vm = "ha-gw"
+    where = c3.resources()
+    source = where[vm]
+    target = [n for n in c3.nodes() if n not in (source, where["ha-plc"])][0]
+    boot = c3.boot_count(vm)
+    constraints = own_constraints(vm)
+    watcher = TickWatcher(vm, source)
+    watcher.start()
+    time.sleep(3)
+    result = c3.module("node1", "gridvirt.kvm.cluster_vm",
+                       {"name": vm, "command": "migrate", "node": target})
+    time.sleep(3)
+    watcher.stopped.set()
+    watcher.join()
+    assert not result["failed"] and result["changed"], result
+    assert (result["previous_node"], result["node"], result["migrated_live"]) == (source, target, True)
+    assert c3.resources()[vm] == target
+    # The same boot: no new boot marker anywhere, and the ticks went on, one by one, from the
+    # source's log into the target's.
+    assert c3.boot_count(vm) == boot
+    ticks = [a[1] for a in watcher.arrivals]
+    assert ticks == list(range(ticks[0], ticks[0] + len(ticks))), ticks
+    assert {a[3] for a in watcher.arrivals} == {source, target}
+    assert all(a[2] == boot for a in watcher.arrivals)
+    assert watcher.longest_gap() < 10, watcher.arrivals
+    # The move constraint is gone; the VM's own constraints are as they were.
+    assert own_constraints(vm) == constraints and not [c for c in constraints if c.startswith("cli-")]
+    # Its migration settings reached VirtualDomain: transport and user in the URI, downtime.
+    log = c3.node_run(source, "cat", "/var/log/pacemaker/pacemaker.log").stdout
+    assert "qemu+tcp://root@%s/system" % target in log
+    assert "migrate-setmaxdowntime %s 500" % vm in log
+    again = c3.module("node1", "gridvirt.kvm.cluster_vm",
+                      {"name": vm, "command": "migrate", "node": target})
+    assert not again["failed"] and not again["changed"], again
+
+
+def test_migrate_refuses_what_placement_forbids():
+    before = c3.resources()
+    other = [n for n in c3.nodes() if n not in ("node3", before["ha-plc"])][0]
+    pinned = c3.module("node1", "gridvirt.kvm.cluster_vm",
+                       {"name": "ha-rtu", "command": "migrate", "node": other})
+    assert pinned["failed"] and "pinned" in pinned["msg"], pinned
+    preferred = c3.module("node1", "gridvirt.kvm.cluster_vm",
+                          {"name": "ha-plc", "command": "migrate", "node": other})
+    assert preferred["failed"] and "preferred_host" in preferred["msg"], preferred
+    assert c3.resources() == before
+    assert not [e for e in c3.cib_constraints() if e.get("id", "").startswith("cli-")]
+
+
+def test_node_maintenance_moves_the_vms_away_and_back():
+    boots = dict((vm, c3.boot_count(vm)) for vm in VMS)
+    rc, out = c3.playbook("node_maintenance.yaml", "-e", "maintenance_node=node1",
+                          "-e", "maintenance_state=standby")
+    assert rc == 0, out[-3000:]
+    where = c3.resources()
+    assert "node1" not in where.values(), where
+    assert where["ha-hmi"] == where["ha-plc"] and where["ha-gw"] != where["ha-plc"], where
+    assert "ha-plc: node1 -> %s (live)" % where["ha-plc"] in out, out[-3000:]
+    rc, out = c3.playbook("node_maintenance.yaml", "-e", "maintenance_node=node1",
+                          "-e", "maintenance_state=standby")
+    assert rc == 0 and all(v["changed"] == 0 for v in c3.recap(out).values()), out[-3000:]
+    rc, out = c3.playbook("node_maintenance.yaml", "-e", "maintenance_node=node1",
+                          "-e", "maintenance_state=online")
+    assert rc == 0, out[-3000:]
+    # ha-plc prefers node1: it comes back, live, and ha-hmi with it.
+    c3.wait(lambda: settled() and settled()["ha-plc"] == "node1", 300, "ha-plc back on node1")
+    assert dict((vm, c3.boot_count(vm)) for vm in VMS) == boots
+
+
+def test_failover_when_a_node_loses_power():
+    """node1 runs ha-plc (preferred there) and ha-hmi (strongly colocated): it loses power.
+    The survivors fence it, ha-plc boots elsewhere from the same RBD disk (its boot counter,
+    read from that disk, goes up by one), ha-hmi follows it, ha-gw keeps away from it. When
+    node1 is back, ha-plc fails back there, live."""
+    assert c3.resources()["ha-plc"] == "node1"
+    boot = c3.boot_count("ha-plc")
+    fences = len(c3.fence_events("node1"))
+    c3.power_off("node1")
+    seen = c3.observe_failover("ha-plc", "node1", boot, fences)
+    assert "detected" in seen and "fenced" in seen, seen
+    assert seen["fenced"] <= seen["started"], seen
+    assert c3.boot_count("ha-plc") == boot + 1
+    states = c3.node_states()
+    assert states["node1"]["online"] == "false", states["node1"]
+    where = c3.wait(lambda: settled(("ha-plc", "ha-hmi", "ha-gw")), 240, "ha-hmi and ha-gw placed")
+    assert where["ha-plc"] != "node1" and where["ha-hmi"] == where["ha-plc"]
+    assert where["ha-gw"] not in (where["ha-plc"], "node1")
+    events = [e for e in c3.fence_events("node1") if e.get("status") == "success"]
+    assert events and events[-1]["action"] == "off", events
+    c3.power_on("node1")
+    c3.wait(lambda: (settled() or {}).get("ha-plc") == "node1", 300, "ha-plc back on node1")
+    assert c3.boot_count("ha-plc") == boot + 1
+
+
+def test_pinned_vm_waits_for_its_node():
+    """ha-rtu is pinned to node3: when node3 loses power it is not started anywhere else;
+    when node3 is back, it boots there again."""
+    boot = c3.boot_count("ha-rtu")
+    fences = len(c3.fence_events("node3"))
+    c3.power_off("node3")
+    c3.wait(lambda: len([e for e in c3.fence_events("node3") if e.get("status") == "success"])
+            > fences, 120, "node3 fenced")
+    # Past the fencing the cluster has recomputed everything: ha-rtu stays stopped.
+    time.sleep(15)
+    assert c3.resources()["ha-rtu"] is None
+    assert not c3.qemu_nodes("ha-rtu")
+    assert c3.resources()["ha-gw"] not in ("node3", c3.resources()["ha-plc"])
+    c3.power_on("node3")
+    c3.wait(lambda: c3.resources()["ha-rtu"] == "node3", 300, "ha-rtu Started on node3")
+    c3.wait(lambda: c3.boot_count("ha-rtu") == boot + 1, 120, "ha-rtu booted on node3")
+
+
+def test_partition_fences_before_the_vm_starts_elsewhere():
+    """ha-gw's node is cut from the network. It loses quorum, the two others fence it, and
+    only then is ha-gw started on a survivor: at no moment does a QEMU of ha-gw exist on two
+    nodes (all nodes' processes are checked every 0.2 s)."""
+    victim = c3.resources()["ha-gw"]
+    boot = c3.boot_count("ha-gw")
+    fences = len(c3.fence_events(victim))
+    c3.cut(victim)
+    seen = c3.observe_failover("ha-gw", victim, boot, fences)
+    assert seen["fenced"] <= seen["started"], seen
+    doubles = [s for s in seen["qemu_sets"] if len(s) > 1]
+    assert not doubles, doubles
+    assert c3.boot_count("ha-gw") == boot + 1
+    assert not c3.alive(victim), "the cut-off node was not powered off by the cluster"
+    where = c3.resources()
+    assert where["ha-gw"] not in (victim, where["ha-plc"])
