@@ -8,6 +8,8 @@
     image) against `rbd import` of the raw image and SEAPATH's copy-then-convert;
   * deploy_vms_cluster.yaml: 6 VMs with deploy_parallelism 1 and 3, and its no-op rerun
     against a ping per VM (benchmarks/deploy.py);
+  * the three-node lab: bring-up of 1 vs 3 nodes, failover phases after a power cut, live
+    migration time and guest pause (benchmarks/ha.py);
   * cluster_vm: a whole create (import, definition, Pacemaker resource) against the raw
     `rbd import` and SEAPATH's path for the same image; linked clone time for a 40 MiB and
     a 4 GiB source; list_vms with 1 and with 50 VMs registered.
@@ -29,6 +31,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import lab  # noqa: E402  (the integration tests' lab helpers: XML of the test guest)
 import deploy  # noqa: E402  (benchmarks/deploy.py: the deploy playbook's figures)
+import ha  # noqa: E402  (benchmarks/ha.py: the three-node lab's figures)
 
 RESULTS = os.path.join(REPO, "benchmarks", "results")
 IMAGES = os.path.join(REPO, ".lab", "images")
@@ -309,6 +312,7 @@ def report(figures):
              "ansible-playbook runs (s)." % (os.cpu_count(), REPEAT)]
     lines += report_standalone_clone(figures) + report_noop(figures)
     lines += report_import(figures) + report_cluster(figures) + deploy.report_deploy(figures)
+    lines += ha.report_ha(figures)
     return "\n".join(lines) + "\n"
 
 
@@ -364,9 +368,10 @@ def report_import(figures):
 
 
 def main():
-    """BENCH_SECTIONS (comma-separated: clone, noop, import, cluster, deploy) limits the
-    run; cluster needs import (its ratios are against the same raw imports)."""
-    sections = os.environ.get("BENCH_SECTIONS", "clone,noop,import,cluster,deploy").split(",")
+    """BENCH_SECTIONS (comma-separated: clone, noop, import, cluster, deploy, ha) limits the
+    run; cluster needs import (its ratios are against the same raw imports); ha runs last:
+    it stops the one-node lab for the three-node one, and restarts it after."""
+    sections = os.environ.get("BENCH_SECTIONS", "clone,noop,import,cluster,deploy,ha").split(",")
     os.makedirs(RESULTS, exist_ok=True)
     figures = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                "clone": {}}
@@ -382,6 +387,8 @@ def main():
                               "clone": cluster_clone_times(), "list_vms": cluster_list_vms()}
     if "deploy" in sections:
         figures["deploy"] = deploy.deploy_figures()
+    if "ha" in sections:
+        figures["ha"] = ha.ha_figures()
     stamp = figures["time"].replace(":", "")
     with open(os.path.join(RESULTS, "%s.json" % stamp), "w") as handle:
         json.dump(figures, handle, indent=2)

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -267,3 +268,26 @@ def observe_failover(vm, dead, boot_before, fences_before, timeout=300):
         time.sleep(0.2)
     raise AssertionError("failover of %s away from %s incomplete after %ds: %s"
                          % (vm, dead, timeout, seen))
+
+
+class TickWatcher(threading.Thread):
+    """Records when each new serial tick of a VM shows up, on whichever node logs it, from
+    the tick it is at on the node it runs on (other nodes may keep older logs of it)."""
+
+    def __init__(self, vm, node):
+        super().__init__(daemon=True)
+        self.vm, self.node, self.arrivals, self.stopped = vm, node, [], threading.Event()
+
+    def run(self):
+        last = last_tick(self.node, self.vm)
+        while not self.stopped.is_set():
+            for node in nodes():
+                tick = last_tick(node, self.vm)
+                if tick and (last is None or tick[0] > last[0]):
+                    last = tick
+                    self.arrivals.append((time.monotonic(), tick[0], tick[1], node))
+            time.sleep(0.05)
+
+    def longest_gap(self):
+        times = [a[0] for a in self.arrivals]
+        return max(b - a for a, b in zip(times, times[1:]))

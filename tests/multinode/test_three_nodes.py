@@ -7,7 +7,6 @@ The VMs come from inventories/lab3: ha-plc prefers node1, ha-hmi is strongly col
 it, ha-gw is anti-colocated with it (and live-migrates with a 500 ms downtime), ha-rtu is
 pinned to node3. Tests run in file order; each leaves every node on and online.
 """
-import threading
 import time
 
 import pytest
@@ -62,29 +61,6 @@ def test_deploy_playbooks_converge_the_three_node_cluster():
         assert c3.last_tick(where[vm], vm), "%s does not tick on %s" % (vm, where[vm])
 
 
-class TickWatcher(threading.Thread):
-    """Records when each new serial tick of a VM shows up, on whichever node logs it, from
-    the tick it is at on the node it runs on (other nodes may keep older logs of it)."""
-
-    def __init__(self, vm, node):
-        super().__init__(daemon=True)
-        self.vm, self.node, self.arrivals, self.stopped = vm, node, [], threading.Event()
-
-    def run(self):
-        last = c3.last_tick(self.node, self.vm)
-        while not self.stopped.is_set():
-            for node in c3.nodes():
-                tick = c3.last_tick(node, self.vm)
-                if tick and (last is None or tick[0] > last[0]):
-                    last = tick
-                    self.arrivals.append((time.monotonic(), tick[0], tick[1], node))
-            time.sleep(0.05)
-
-    def longest_gap(self):
-        times = [a[0] for a in self.arrivals]
-        return max(b - a for a, b in zip(times, times[1:]))
-
-
 def own_constraints(vm):
     return sorted(e.get("id") for e in c3.cib_constraints() if e.get("rsc") == vm)
 
@@ -96,7 +72,7 @@ def test_live_migration_keeps_the_guest_running():
     target = [n for n in c3.nodes() if n not in (source, where["ha-plc"])][0]
     boot = c3.boot_count(vm)
     constraints = own_constraints(vm)
-    watcher = TickWatcher(vm, source)
+    watcher = c3.TickWatcher(vm, source)
     watcher.start()
     time.sleep(3)
     result = c3.module("node1", "gridvirt.kvm.cluster_vm",
