@@ -4,6 +4,7 @@ The nodes are namespaces of this machine: commands enter them with nsenter (as t
 connection plugin does), their files are under .lab/nodes/<node>/root, and a node is powered
 off by the lab's fence agent (every process of the node killed at once).
 """
+import calendar
 import json
 import os
 import re
@@ -180,6 +181,17 @@ def cut(node):
     subprocess.run([LAB_SH, "node-cut", node], check=True, capture_output=True, timeout=30)
 
 
+def fenced_since(node, since, via=None):
+    """The cluster has fenced NODE successfully at or after SINCE (time.time()). Pacemaker
+    keeps only the latest fencing of a node in its history, and to the second."""
+    for event in fence_events(node, via):
+        if event.get("status") == "success" and event.get("completed"):
+            completed = calendar.timegm(time.strptime(event["completed"], "%Y-%m-%d %H:%M:%SZ"))
+            if completed >= int(since):
+                return True
+    return False
+
+
 def fence_events(node, via=None):
     """Fencing of NODE recorded by the cluster: [{action, status, executioner, completed}]."""
     via = via or any_node(exclude=[node])
@@ -238,7 +250,8 @@ def cib_constraints(via=None):
     return ET.fromstring(node_run(via, "cibadmin", "--query", "--scope", "constraints").stdout)
 
 
-def observe_failover(vm, dead, boot_before, fences_before, timeout=300):
+def observe_failover(vm, dead, boot_before, since, timeout=300):
+    # since: time.time() just before the failure.
     """Watch a failover of VM away from node DEAD until its guest prints its next boot marker
     on another node. Returns the seconds (from now) at which the survivors saw DEAD gone, the
     cluster fenced it, Pacemaker reported the VM Started elsewhere and the guest booted; and
@@ -253,8 +266,7 @@ def observe_failover(vm, dead, boot_before, fences_before, timeout=300):
             via = any_node(exclude=[dead])
             if "detected" not in seen and not online(dead, via):
                 seen["detected"] = now
-            if "fenced" not in seen and len([e for e in fence_events(dead, via)
-                                             if e.get("status") == "success"]) > fences_before:
+            if "fenced" not in seen and fenced_since(dead, since, via):
                 seen["fenced"] = now
             where = resources(via).get(vm)
             if "started" not in seen and where and where != dead:
