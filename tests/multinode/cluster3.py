@@ -182,8 +182,8 @@ def cut(node):
 
 
 def fenced_since(node, since, via=None):
-    """The cluster has fenced NODE successfully at or after SINCE (time.time()). Pacemaker
-    keeps only the latest fencing of a node in its history, and to the second."""
+    """The cluster has fenced NODE successfully at or after SINCE (time.time(); the history
+    has whole seconds)."""
     for event in fence_events(node, via):
         if event.get("status") == "success" and event.get("completed"):
             completed = calendar.timegm(time.strptime(event["completed"], "%Y-%m-%d %H:%M:%SZ"))
@@ -195,7 +195,8 @@ def fenced_since(node, since, via=None):
 def fence_events(node, via=None):
     """Fencing of NODE recorded by the cluster: [{action, status, executioner, completed}]."""
     via = via or any_node(exclude=[node])
-    root = ET.fromstring(node_run(via, "stonith_admin", "--history", node,
+    # Without --verbose, stonith_admin shows one event per node, not always the latest.
+    root = ET.fromstring(node_run(via, "stonith_admin", "--history", node, "--verbose",
                                   "--output-as=xml").stdout)
     return [dict(e.attrib) for e in root.iter("fence_event")]
 

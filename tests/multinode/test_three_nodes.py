@@ -118,6 +118,9 @@ def test_live_migration_keeps_the_guest_running():
     log = c3.node_run(source, "cat", "/var/log/pacemaker/pacemaker.log").stdout
     assert "qemu+tcp://root@%s/system" % target in log
     assert "migrate-setmaxdowntime %s 500" % vm in log
+    op = c3.node_run(target, "cibadmin", "--query", "--xpath",
+                     "//primitive[@id='%s']//op[@name='migrate_to']" % vm).stdout
+    assert 'timeout="180' in op, op
     again = c3.module("node1", "gridvirt.kvm.cluster_vm",
                       {"name": vm, "command": "migrate", "node": target})
     assert not again["failed"] and not again["changed"], again
@@ -132,6 +135,15 @@ def test_migrate_refuses_what_placement_forbids():
     preferred = c3.module("node1", "gridvirt.kvm.cluster_vm",
                           {"name": "ha-plc", "command": "migrate", "node": other})
     assert preferred["failed"] and "preferred_host" in preferred["msg"], preferred
+    # --check predicts a move and makes none; a maintenance run under --check changes nothing.
+    gw_target = [n for n in c3.nodes() if n not in (before["ha-gw"], before["ha-plc"])][0]
+    predicted = c3.module("node1", "gridvirt.kvm.cluster_vm",
+                          {"name": "ha-gw", "command": "migrate", "node": gw_target}, check=True)
+    assert not predicted["failed"] and predicted["changed"], predicted
+    rc, out = c3.playbook("node_maintenance.yaml", "--check", "-e", "maintenance_node=node1",
+                          "-e", "maintenance_state=standby")
+    assert rc == 0, out[-3000:]
+    assert c3.node_states()["node1"]["standby"] == "false"
     assert c3.resources() == before
     assert not [e for e in c3.cib_constraints() if e.get("id", "").startswith("cli-")]
 
