@@ -68,6 +68,7 @@ def one_failover():
     c3.power_off("node1")
     seen = c3.observe_failover("ha-plc", "node1", boot, since)
     c3.power_on("node1")
+    c3.wait(settled, 600, "ha-plc back on node1")
     return dict((phase, seen[phase]) for phase in PHASES)
 
 
