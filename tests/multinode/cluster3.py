@@ -284,8 +284,9 @@ def observe_failover(vm, dead, boot_before, since, timeout=300):
 
 
 class TickWatcher(threading.Thread):
-    """Records when each new serial tick of a VM shows up, on whichever node logs it, from
-    the tick it is at on the node it runs on (other nodes may keep older logs of it)."""
+    """Records when each new serial tick of a VM's current boot shows up, on whichever node
+    logs it, from the tick it is at on the node it runs on (other nodes may keep logs of its
+    earlier boots, or older ticks of this one)."""
 
     def __init__(self, vm, node):
         super().__init__(daemon=True)
@@ -296,7 +297,7 @@ class TickWatcher(threading.Thread):
         while not self.stopped.is_set():
             for node in nodes():
                 tick = last_tick(node, self.vm)
-                if tick and (last is None or tick[0] > last[0]):
+                if tick and last and tick[1] == last[1] and tick[0] > last[0]:
                     last = tick
                     self.arrivals.append((time.monotonic(), tick[0], tick[1], node))
             time.sleep(0.05)
