@@ -92,10 +92,10 @@ def one_migration(vm="ha-gw"):
 
 def ha_figures():
     figures = {"bring_up": bring_up()}
-    runs = [one_failover() for _ in range(RUNS)]
+    runs = [one_failover() for _run in range(RUNS)]
     figures["failover_runs"] = runs
     figures["failover"] = dict((p, statistics.median(r[p] for r in runs)) for p in PHASES)
-    moves = [one_migration() for _ in range(MIGRATIONS)]
+    moves = [one_migration() for _move in range(MIGRATIONS)]
     figures["migration_runs"] = moves
     figures["migration"] = dict((k, statistics.median(m[k] for m in moves))
                                 for k in ("task", "pause"))

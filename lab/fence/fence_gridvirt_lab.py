@@ -224,7 +224,7 @@ def get_list(conn, options):
 def freeze(netns, protected):
     """SIGSTOP every process of `netns` and re-scan until the set is stable; returns it."""
     stopped = set()
-    for _ in range(STABLE_ROUNDS_MAX):
+    for _round in range(STABLE_ROUNDS_MAX):
         found = pids_in_netns(netns)
         for pid in sorted(found & protected):
             logging.warning("PID %d (this agent or one of its ancestors) is in %s: left alone",

@@ -65,7 +65,7 @@ def test_deploy_playbooks_converge_the_three_node_cluster():
 def test_standalone_deploy_on_a_cluster_node():
     """deploy_vms_standalone.yaml puts edge-web in node2's own libvirt pool, outside
     Pacemaker; its rerun changes nothing."""
-    for _ in range(2):
+    for _run in range(2):
         rc, out = c3.playbook("deploy_vms_standalone.yaml")
         assert rc == 0, out[-3000:]
     assert c3.recap(out)["edge-web"]["changed"] == 0, c3.recap(out)
