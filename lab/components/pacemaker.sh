@@ -29,8 +29,10 @@ corosync_nodelist() {
 }
 
 pacemaker_write_corosync_conf() {
-    local wait_for_all=""
-    [ -z "${LAB_NODES:-}" ] || wait_for_all="    wait_for_all: 1"
+    local wait_for_all="" token=3000
+    # Three nodes, their Ceph and TCG guests on two cores: with a 3 s token, a busy moment
+    # (guests booting, an ansible run) lost the token and got a healthy node fenced.
+    [ -z "${LAB_NODES:-}" ] || { wait_for_all="    wait_for_all: 1"; token=8000; }
     # One key per line: corosync rejects `node { a: b }` on one line.
     cat >/etc/corosync/corosync.conf <<EOC
 totem {
@@ -39,7 +41,7 @@ totem {
     transport: knet
     crypto_cipher: none
     crypto_hash: none
-    token: 3000
+    token: $token
 }
 nodelist {
 $(corosync_nodelist)
