@@ -35,19 +35,23 @@ def ansible_env():
     return env
 
 
-def run_module(args, module="gridvirt.kvm.standalone_vm", check=False, diff=False):
-    """Run one module task through ansible; returns its result dict."""
+def run_module(args, module="gridvirt.kvm.standalone_vm", check=False, diff=False, host=HOST,
+               inventory=None):
+    """Run one module task through ansible on HOST (of INVENTORY, else ansible.cfg's);
+    returns its result dict."""
     with tempfile.TemporaryDirectory() as tree:
         env = ansible_env()
         env["ANSIBLE_CALLBACK_TREE_DIR"] = tree
-        cmd = ["ansible", HOST, "-m", module, "-a", json.dumps(args)]
+        cmd = ["ansible", host, "-m", module, "-a", json.dumps(args)]
+        if inventory:
+            cmd += ["-i", inventory]
         if check:
             cmd.append("--check")
         if diff:
             cmd.append("--diff")
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
                               timeout=900, check=False)
-        path = os.path.join(tree, HOST)
+        path = os.path.join(tree, host)
         if not os.path.exists(path):
             raise AssertionError("ansible wrote no result:\n%s\n%s" % (proc.stdout, proc.stderr))
         with open(path) as handle:

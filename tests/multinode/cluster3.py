@@ -5,14 +5,14 @@ connection plugin does), their files are under .lab/nodes/<node>/root, and a nod
 off by the lab's fence agent (every process of the node killed at once).
 """
 import calendar
-import json
 import os
 import re
 import subprocess
-import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
+
+import lab  # tests/integration/lab.py: run_module
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAB_DIR = os.environ.get("LAB_DIR", os.path.join(REPO, ".lab"))
@@ -227,23 +227,8 @@ def recap(output):
 
 
 def module(node, name, args, check=False):
-    """One module task on a node (ad-hoc ansible, result from the tree callback)."""
-    with tempfile.TemporaryDirectory() as tree:
-        env = ansible_env()
-        env.update(ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
-                   ANSIBLE_CALLBACK_TREE_DIR=tree)
-        cmd = ["ansible", node, "-i", INVENTORY, "-m", name, "-a", json.dumps(args)]
-        if check:
-            cmd.append("--check")
-        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
-                              timeout=900, check=False)
-        path = os.path.join(tree, node)
-        if not os.path.exists(path):
-            raise AssertionError("ansible wrote no result:\n%s\n%s" % (proc.stdout, proc.stderr))
-        with open(path) as handle:
-            result = json.load(handle)
-        result.setdefault("failed", proc.returncode != 0)
-        return result
+    """One module task on a node (the integration tests' ad-hoc runner, lab3 inventory)."""
+    return lab.run_module(args, module=name, check=check, host=node, inventory=INVENTORY)
 
 
 def cib_constraints(via=None):
