@@ -29,3 +29,33 @@ def offline_cluster(tmp_path):
     cluster.create(etree.fromstring('<node id="1" uname="hv1"/>'), "nodes")
     cluster.create(etree.fromstring('<node id="2" uname="hv2"/>'), "nodes")
     return cluster, run
+
+
+class FakeClock(object):
+    """Time that passes only when the code under test sleeps: waits bounded by real-scale
+    timeouts (minutes, hours) run instantly and cannot hang, whatever the machine's load."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.slept = []
+
+    def monotonic(self):
+        return self.now
+
+    def time(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture()
+def fake_clock(monkeypatch):
+    """The fake clock in place of the time module of the layers that wait (Pacemaker, nodes)."""
+    from ansible_collections.gridvirt.kvm.plugins.module_utils import cluster_nodes
+
+    clock = FakeClock()
+    for module in (pcmk, cluster_nodes):
+        monkeypatch.setattr(module, "time", clock)
+    return clock

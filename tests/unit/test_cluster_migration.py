@@ -238,9 +238,11 @@ class SettlingRun(object):
                    '</resource></resources></pacemaker-result>'), ""
 
 
-def test_the_wait_for_a_node_ends_once_pacemaker_settled_elsewhere(monkeypatch):
-    monkeypatch.setattr(pcmk, "POLL_SECONDS", 0.01)
-    monkeypatch.setattr(pcmk, "SETTLE_SECONDS", 0.05)
+def test_the_wait_for_a_node_ends_once_pacemaker_settled_elsewhere(fake_clock):
     run = SettlingRun()
+    start = fake_clock.now
     assert pcmk.Cluster(run).wait_on("vm1", "hv2", timeout=3600) == ("Started", "hv1")
-    assert run.crm_mon > 1  # it did wait the settle time, not the hour
+    waited = fake_clock.now - start
+    # It waited the settle time, not the hour.
+    assert pcmk.SETTLE_SECONDS <= waited < pcmk.SETTLE_SECONDS + 2 * pcmk.POLL_SECONDS
+    assert run.crm_mon > 1

@@ -116,8 +116,7 @@ def maintenance(cluster, check=False):
     return runner, warnings
 
 
-def test_standby_waits_for_the_vms_and_reports_the_moves(monkeypatch):
-    monkeypatch.setattr(cn, "POLL_SECONDS", 0)
+def test_standby_waits_for_the_vms_and_reports_the_moves(fake_clock):
     before = view({"vm1": ("Started", "hv2")})
     moving = view({"vm1": ("Starting", "hv2")})
     done = view({"vm1": ("Started", "hv1")}, hv1=node(), hv2=node(standby=True))
@@ -129,18 +128,19 @@ def test_standby_waits_for_the_vms_and_reports_the_moves(monkeypatch):
     assert result["moved"] == [{"name": "vm1", "from": "hv2", "to": "hv1", "live": True}]
 
 
-def test_standby_again_changes_nothing(monkeypatch):
+def test_standby_again_changes_nothing():
     done = view({"vm1": ("Started", "hv1")}, hv1=node(), hv2=node(standby=True))
     cluster = FakeCluster([done], standby=True)
     result = maintenance(cluster)[0].run("hv2", "standby", True, 60)
     assert cluster.calls == [] and result["changed"] is False and result["moved"] == []
 
 
-def test_standby_timeout_names_the_vms_left(monkeypatch):
-    monkeypatch.setattr(cn, "POLL_SECONDS", 0)
+def test_standby_timeout_names_the_vms_left(fake_clock):
     stuck = view({"vm1": ("Started", "hv2")})
+    start = fake_clock.now
     with pytest.raises(VmError) as err:
-        maintenance(FakeCluster([stuck]))[0].run("hv2", "standby", True, 0.01)
+        maintenance(FakeCluster([stuck]))[0].run("hv2", "standby", True, 60)
+    assert 60 <= fake_clock.now - start < 60 + 2 * cn.POLL_SECONDS
     assert err.value.msg.startswith("Node hv2 is in standby, but VMs vm1 still run on it")
     assert "the node stays in standby" in err.value.msg
 
@@ -156,8 +156,7 @@ def test_check_mode_and_refusals_change_nothing():
     assert cluster.calls == []
 
 
-def test_online_clears_standby_and_waits(monkeypatch):
-    monkeypatch.setattr(cn, "POLL_SECONDS", 0)
+def test_online_clears_standby_and_waits(fake_clock):
     standby = view({}, hv1=node(), hv2=node(standby=True))
     cluster = FakeCluster([standby, standby, view({})], standby=True)
     result = maintenance(cluster)[0].run("hv2", "online", True, 60)

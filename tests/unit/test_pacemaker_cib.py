@@ -150,19 +150,20 @@ class BusyCluster(object):
 
 
 @pytest.mark.parametrize("busy_polls,waits_past_timeout", [(0, False), (3, True)])
-def test_wait_goes_on_while_the_controller_is_busy(monkeypatch, busy_polls, waits_past_timeout):
-    monkeypatch.setattr(pcmk, "POLL_SECONDS", 0.01)
+def test_wait_goes_on_while_the_controller_is_busy(fake_clock, busy_polls, waits_past_timeout):
     run = BusyCluster(busy_polls)
-    status = pcmk.Cluster(run).wait_for("vm1", ("Stopped",), timeout=0.05)
+    status = pcmk.Cluster(run).wait_for("vm1", ("Stopped",), timeout=60)
     assert status == ("Started", "hv1")  # never stopped: the wait ends, bounded
     assert (run.queries > 1) == waits_past_timeout
     assert run.queries == busy_polls + 1
 
 
-def test_wait_is_bounded_even_if_the_controller_stays_busy(monkeypatch):
+def test_wait_is_bounded_even_if_the_controller_stays_busy(fake_clock):
     """A controller that never settles does not hold the module forever: the wait returns
     (BUSY_FACTOR times the timeout) with the status it saw."""
-    monkeypatch.setattr(pcmk, "POLL_SECONDS", 0.01)
     run = BusyCluster(busy_polls=10 ** 6)
-    assert pcmk.Cluster(run).wait_for("vm1", ("Stopped",), timeout=0.05) == ("Started", "hv1")
+    start = fake_clock.now
+    assert pcmk.Cluster(run).wait_for("vm1", ("Stopped",), timeout=60) == ("Started", "hv1")
+    waited = fake_clock.now - start
+    assert 60 * pcmk.BUSY_FACTOR <= waited < 60 * pcmk.BUSY_FACTOR + 2 * pcmk.POLL_SECONDS
     assert run.queries >= 1
