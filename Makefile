@@ -81,6 +81,7 @@ demo: venv lab-up
 # ansible-test bootstraps pip in its venvs with a script from a host outside the registries;
 # it reads it from its cache first, where we put an equivalent that uses ensurepip + PyPI.
 sanity: venv
+	@[ -n "$(strip $(SANITY_PYTHONS))" ] || { echo "make sanity: no Python 3.9-3.13 found under /root/.pyenv/versions: nothing would be checked"; exit 1; }
 	mkdir -p ~/.ansible/test/cache
 	pip_version=$$($(BIN)/python -c "import ansible_test._internal.python_requirements as r; print(r.get_venv_packages(type('P', (), {'version': ''})())['pip'])") && \
 	    cp tests/sanity/get_pip_offline.py ~/.ansible/test/cache/get_pip_$${pip_version//./_}.py
@@ -110,10 +111,19 @@ multinode-tests: venv image links
 molecule: venv lab-up
 	cd extensions && molecule test --all
 
-# Sanity and molecule first; the main pytest run last so its summary closes the run.
-test: venv lab-up sanity molecule hypervisor-tests
-	python -m pytest tests/unit tests/integration
-	$(MAKE) multinode-tests
+# Sanity and molecule first; the main pytest run last so its summary closes the run. Each
+# stage prints how long it took (CI has a hard limit; the figures show which stage grew).
+STAGE = lab/stage.sh
+export STAGE_LOG := $(REPO)/.build/stage-durations.log
+test: venv
+	@mkdir -p $(dir $(STAGE_LOG)) && rm -f $(STAGE_LOG)
+	@$(STAGE) lab-up $(MAKE) --no-print-directory lab-up
+	@$(STAGE) sanity $(MAKE) --no-print-directory sanity
+	@$(STAGE) molecule $(MAKE) --no-print-directory molecule
+	@$(STAGE) hypervisor-tests $(MAKE) --no-print-directory hypervisor-tests
+	@$(STAGE) unit+integration python -m pytest tests/unit tests/integration
+	@$(STAGE) multinode-tests $(MAKE) --no-print-directory multinode-tests
+	@lab/stage.sh --summary
 
 bench: venv lab-up
 	python benchmarks/run.py
