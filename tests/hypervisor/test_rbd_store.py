@@ -193,10 +193,9 @@ def test_lease_of_a_killed_holder_expires(store):
         with pytest.raises(VmError):
             with store.lease(VM, wait_seconds=0, lease_seconds=4):
                 pass
-        start = time.monotonic()
+        # Once the dead holder's lease ran out, the lock is ours again (within the wait).
         with store.lease(VM, wait_seconds=30, lease_seconds=4):
-            waited = time.monotonic() - start
-        assert waited < 30
+            pass
     finally:
         if holder.poll() is None:
             holder.kill()

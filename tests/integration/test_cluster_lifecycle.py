@@ -207,7 +207,6 @@ def test_purge_by_number_and_by_date():
 
 def test_linked_clone_boots_and_leaves_the_source_intact(boots):
     console = lab.Console(CLONE)
-    started = time.monotonic()
     result = cl.ok({"name": CLONE, "command": "clone", "src_name": VM})
     assert result["changed"] and result["status"] == "Started"
     boot = console.wait_boot()
@@ -217,7 +216,6 @@ def test_linked_clone_boots_and_leaves_the_source_intact(boots):
     parent = cl.image_info("system_" + CLONE)["parent"]
     assert parent["image"] == "system_" + VM and parent["snapshot"] == "gvclone-" + CLONE
     assert cl.image_info("data_%s_1" % CLONE)["parent"]["image"] == "data_%s_1" % VM
-    assert time.monotonic() - started < 600
     assert result["macs"] != cl.ok({"name": VM, "command": "status"})["macs"]
     # The source was not touched: its next boot counts from its own disks.
     console = lab.Console(VM)

