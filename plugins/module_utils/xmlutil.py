@@ -8,6 +8,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 from ansible_collections.gridvirt.kvm.plugins.module_utils.deps import lxml_etree
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 
@@ -24,16 +26,50 @@ def parse(text, what):
     """Parse XML text; DOCTYPEs are refused. ``what`` names the document in errors."""
     etree = lxml_etree()
     if isinstance(text, bytes):
-        text = text.decode("utf-8")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise VmError("The %s is not UTF-8 text." % what)
     if not isinstance(text, str) or not text.strip():
         raise VmError("The %s is empty." % what)
+    _refuse_doctype(text, what)
     try:
         root = etree.fromstring(text.strip().encode("utf-8"), _parser())
     except etree.XMLSyntaxError as exc:
         raise VmError("The %s is not well-formed XML: %s." % (what, exc))
+    # Second line of defence, should the prolog scan ever miss a form of DOCTYPE.
     if root.getroottree().docinfo.doctype:
         raise VmError("The %s must not contain a DOCTYPE declaration." % what)
     return root
+
+
+_PROLOG_SPACE = re.compile(r"[\s\ufeff]*")
+_PROLOG_ITEMS = (("<?", "?>"), ("<!--", "-->"))
+
+
+def _refuse_doctype(text, what):
+    """Refuse a DOCTYPE before the parser sees the document, so that none of its entity
+    declarations is ever parsed, expanded or fetched. A DOCTYPE can only stand in the prolog;
+    anywhere else it is a syntax error, which the parser reports."""
+    if text.startswith("<!DOCTYPE", _prolog_end(text)):
+        raise VmError("The %s must not contain a DOCTYPE declaration." % what)
+
+
+def _prolog_end(text):
+    """Where the blanks, XML declaration, comments and processing instructions before the
+    DOCTYPE or the root element end."""
+    pos = 0
+    while True:
+        pos = _PROLOG_SPACE.match(text, pos).end()
+        for opening, closing in _PROLOG_ITEMS:
+            if text.startswith(opening, pos):
+                end = text.find(closing, pos + len(opening))
+                if end < 0:
+                    return len(text)  # unterminated: the parser says so
+                pos = end + len(closing)
+                break
+        else:
+            return pos
 
 
 def to_string(root, pretty=True):

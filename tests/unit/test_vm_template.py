@@ -167,3 +167,118 @@ def test_software_emulation_for_the_lab(tmp_path):
 def test_seapath_spelling_of_memballoon(tmp_path):
     root = render(tmp_path, vm_features=["membaloon"])
     assert root.find("devices/memballoon").get("model") == "virtio"
+
+
+# ---- every inventory value is escaped -------------------------------------------------------
+# Values that try to end their attribute (in either quote) or their element and add one.
+HOSTILE = ["x'/><evil", 'x"/><evil/>', "x</name><evil/>&amp;&lt;"]
+BENIGN = "x"
+
+
+def pci_address(field):
+    def knobs(value):
+        address = {"domain": "0x0000", "bus": "0x03", "slot": "0x00", "function": "0x1"}
+        address[field] = value
+        return {"pci_passthrough": [address]}
+    return knobs
+
+
+# (field, the VM's variables with that value, the node the value lands in, its attribute or
+# None for its text)
+FIELDS = [
+    ("name", lambda v: {"inventory_hostname": v}, "name", None),
+    ("uuid", lambda v: {"uuid": v}, "uuid", None),
+    ("description", lambda v: {"description": v}, "description", None),
+    ("domain_type", lambda v: {"domain_type": v}, ".", "type"),
+    ("machine", lambda v: {"machine": v}, "os/type", "machine"),
+    ("cpu_mode", lambda v: {"cpu_mode": v}, "cpu", "mode"),
+    ("rt cpu_mode", lambda v: {"cpu_mode": v, "vm_features": ["rt"]}, "cpu", "mode"),
+    ("emulatorpin", lambda v: {"emulatorpin": v}, "cputune/emulatorpin", "cpuset"),
+    ("rt_priority", lambda v: {"rt_priority": v, "vm_features": ["rt"]},
+     "cputune/vcpusched", "priority"),
+    ("cpu_pinning vcpu", lambda v: {"cpu_pinning": {v: "1"}}, "cputune/vcpupin", "vcpu"),
+    ("cpu_pinning pcpu", lambda v: {"cpu_pinning": {"0": v}}, "cputune/vcpupin", "cpuset"),
+    ("cdrom", lambda v: {"cdrom": v}, "devices/disk/source", "file"),
+    ("cloud_init_seed", lambda v: {"cloud_init_seed": v}, "devices/disk/source", "file"),
+    ("bridge name", lambda v: {"bridges": [{"name": v}]}, "devices/interface/source",
+     "bridge"),
+    ("bridge mac_address", lambda v: {"bridges": [{"name": "br0", "mac_address": v}]},
+     "devices/interface/mac", "address"),
+    ("bridge vlan_id", lambda v: {"bridges": [{"name": "br0", "vlan_id": v}]},
+     "devices/interface/vlan/tag", "id"),
+    ("bridge vlan.vlan_tag", lambda v: {"bridges": [{"name": "br0", "vlan": {"vlan_tag": v}}]},
+     "devices/interface/vlan/tag", "id"),
+    ("ovs_port", lambda v: {"ovs": [{"ovs_port": v}]}, "devices/interface/target", "dev"),
+    ("ovs mac_address", lambda v: {"ovs": [{"ovs_port": "p0", "mac_address": v}]},
+     "devices/interface/mac", "address"),
+    ("macvtap source", lambda v: {"direct_interfaces": [{"source": v}]},
+     "devices/interface/source", "dev"),
+    ("macvtap mode", lambda v: {"direct_interfaces": [{"source": "eno1", "mode": v}]},
+     "devices/interface/source", "mode"),
+    ("macvtap mac_address", lambda v: {"direct_interfaces": [{"source": "eno1",
+                                                              "mac_address": v}]},
+     "devices/interface/mac", "address"),
+    ("sriov network", lambda v: {"sriov": [v]}, "devices/interface/source", "network"),
+    ("sriov network mapping", lambda v: {"sriov": [{"network": v}]},
+     "devices/interface/source", "network"),
+    ("pci domain", pci_address("domain"), "devices/hostdev/source/address", "domain"),
+    ("pci bus", pci_address("bus"), "devices/hostdev/source/address", "bus"),
+    ("pci slot", pci_address("slot"), "devices/hostdev/source/address", "slot"),
+    ("pci function", pci_address("function"), "devices/hostdev/source/address", "function"),
+    ("serial_log", lambda v: {"serial_log": v}, "devices/serial/log", "file"),
+    ("watchdog_action", lambda v: {"watchdog_action": v}, "devices/watchdog", "action"),
+]
+
+
+def render_many(directory, cases):
+    """Render the template once per case (id -> the VM's variables) in one ansible run, the
+    way roles/vm_definition does (lookup template, the VM's variables as `vm`) -> id -> text.
+    Not schema-checked: hostile values need not be valid libvirt values, only inert."""
+    out = directory / "rendered.json"
+    playbook = directory / "render.json"
+    playbook.write_text(json.dumps([{
+        "hosts": "localhost", "connection": "local", "gather_facts": False,
+        "tasks": [
+            {"ansible.builtin.set_fact": {"rendered": (
+                "{{ rendered | default({}) | combine({item.key: lookup('ansible.builtin.template',"
+                " template, template_vars={'vm': item.value})}) }}")},
+             "loop": "{{ cases | dict2items }}"},
+            {"ansible.builtin.copy": {"content": "{{ rendered | to_json }}", "dest": str(out)}},
+        ]}]))
+    extra = directory / "cases.json"
+    extra.write_text(json.dumps({"cases": cases, "template": TEMPLATE}))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
+               ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(["ansible-playbook", str(playbook), "-e", "@%s" % extra],
+                          cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def rendered_fields(tmp_path_factory):
+    """Every field with the benign and each hostile value, rendered in one ansible run."""
+    cases = {}
+    for index, field in enumerate(FIELDS):
+        knobs = field[1]
+        for number, value in enumerate([BENIGN] + HOSTILE):
+            cases["%d-%d" % (index, number)] = dict({"inventory_hostname": "vm1"}, **knobs(value))
+    return render_many(tmp_path_factory.mktemp("hostile"), cases)
+
+
+def value_at(root, path, attribute):
+    nodes = root.findall(path) if path != "." else [root]
+    assert len(nodes) == 1, etree.tostring(root)
+    return nodes[0].text if attribute is None else nodes[0].get(attribute)
+
+
+@pytest.mark.parametrize("number", range(1, len(HOSTILE) + 1), ids=HOSTILE)
+@pytest.mark.parametrize("index", range(len(FIELDS)), ids=[f[0] for f in FIELDS])
+def test_a_hostile_inventory_value_stays_text(rendered_fields, index, number):
+    path, attribute = FIELDS[index][2:]
+    benign = etree.fromstring(rendered_fields["%d-0" % index].encode())
+    root = etree.fromstring(rendered_fields["%d-%d" % (index, number)].encode())
+    assert [el.tag for el in root.iter()] == [el.tag for el in benign.iter()]
+    assert root.xpath("//evil") == []
+    assert value_at(benign, path, attribute) == BENIGN
+    assert value_at(root, path, attribute) == HOSTILE[number - 1]
