@@ -37,6 +37,14 @@ options:
         C(gridvirt.kvm.hypervisor) role defines it with this UUID).
     type: str
     default: 5b1a8d2e-3c4f-4e6a-9b7d-1f0e2c3a4b5d
+  connect_timeout:
+    description:
+      - Seconds the module waits for Ceph (the connection to its monitors, then each
+        monitor or OSD operation), for each Pacemaker command and for libvirt before it fails,
+        saying which service on which node did not answer (1 to 600). Without it, librados
+        waits 5 minutes for monitors that are down.
+    type: int
+    default: 30
 requirements:
   - Python bindings of librados and librbd on the node (Debian packages C(python3-rados),
     C(python3-rbd))

@@ -16,6 +16,12 @@ options:
       - libvirt connection URI on the hypervisor the task runs on.
     type: str
     default: qemu:///system
+  connect_timeout:
+    description:
+      - Seconds the module waits for libvirtd to accept its connection before it fails,
+        saying which libvirt did not answer (1 to 600).
+    type: int
+    default: 30
 requirements:
   - libvirt Python bindings on the hypervisor (Debian package C(python3-libvirt))
   - lxml on the hypervisor (Debian package C(python3-lxml))

@@ -14,13 +14,13 @@ options:
   purge_number:
     description:
       - With O(command=purge_image), delete this many snapshots, oldest first (SEAPATH's
-        meaning).
-    type: int
+        meaning); a whole number.
+    type: raw
   purge_keep:
     description:
       - With O(command=purge_image), keep this many of the newest snapshots and delete the
-        rest.
-    type: int
+        rest; a whole number.
+    type: raw
   purge_date:
     description:
       - With O(command=purge_image), delete the snapshots taken before this moment.
@@ -40,6 +40,6 @@ options:
         description: Moment as ISO 8601, for example C(2026-11-21T08:30:00+01:00).
         type: str
       posix:
-        description: Moment as seconds since 1970-01-01 UTC.
-        type: int
+        description: Moment as seconds since 1970-01-01 UTC (a whole number).
+        type: raw
 """

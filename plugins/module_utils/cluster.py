@@ -19,7 +19,6 @@ __metaclass__ = type
 import contextlib
 import hashlib
 import re
-import shlex
 
 from ansible.module_utils.common.process import get_bin_path
 
@@ -67,8 +66,9 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         self.warn = warn
         self._run = run
         self.store = RbdStore(params["ceph_conf"], params["ceph_user"], params.get("keyring"),
-                              params["pool"], params.get("namespace"), run)
-        self.cluster = pcmk.Cluster(run)
+                              params["pool"], params.get("namespace"), run,
+                              timeout=params["connect_timeout"])
+        self.cluster = pcmk.Cluster(run, timeout=params["connect_timeout"])
         self.predicted_restart = False
 
     def close(self):
@@ -85,6 +85,9 @@ class ClusterVm(ClusterCommands, ClusterMigration):
                 else:
                     with self._locks(action):
                         self._dispatch(action)
+            except deps.ceph_timeouts() as exc:
+                raise self.store.not_answering("an operation on VM %s waited: %s"
+                                               % (self.p.get("name") or "(list)", exc))
             except deps.refusals() as exc:
                 raise VmError("Ceph or libvirt refused an operation on VM %s: %s."
                               % (self.p.get("name") or "(list)", exc))
@@ -226,7 +229,7 @@ class ClusterVm(ClusterCommands, ClusterMigration):
             raise VmError("VM %s does not exist: give both xml and system_image to create it."
                           % vm)
         base = self._base_definition(p["xml"])
-        plan = disks.disk_plan(self.store, vm, p["system_image"], p.get("data_disk"),
+        plan = disks.disk_plan(self.store, self._run, vm, p["system_image"], p.get("data_disk"),
                                p.get("additional_disks"), prefix=disks.STAGING_PREFIX)
         bus = p.get("disk_bus") or "virtio"
         metadata = self._metadata_for_new(vm, base, bus, {})
@@ -285,9 +288,6 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         if p.get("constraints") is not None:
             items = ci.normalize_constraints(vm, p["constraints"])
             updates[ci.KEY_CONSTRAINTS] = ci.dump_json(items) if items else None
-        if p.get("crm_config_cmd") is not None:
-            cmds = [str(c) for c in p["crm_config_cmd"]]
-            updates[ci.KEY_CRM_CMDS] = ci.dump_json(cmds) if cmds else None
         if p.get("colocated_vms") is not None and p.get("command") != "define_colocation":
             kind = "strong" if p.get("strong") else "weak"
             wanted = dict((other, kind) for other in p["colocated_vms"])
@@ -295,8 +295,14 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         return updates
 
     def _check_resource_inputs(self, metadata, enabling):
-        """Before any change: the nodes named exist, colocated VMs exist, crmsh is there when
-        commands must run through it."""
+        """Before any change: the nodes named exist, colocated VMs exist, the resource can be
+        built from the intent, the stored crmsh lines are constraints of the VM and crmsh is
+        there when they must run."""
+        vm = self.p["name"]  # the VM asked for, not the name in metadata anyone can write
+        # Built once before anything is stored: an intent that cannot make a resource fails
+        # this task, instead of being stored and failing every later task on the VM.
+        ci.desired_primitive(vm, self._store_params(), metadata, "Stopped")
+        ci.desired_constraints(vm, metadata, set())
         nodes = self.cluster.status()["nodes"]
         for key, option in ((ci.KEY_PREFERRED, "preferred_host"),
                             (ci.KEY_PINNED, "pinned_host")):
@@ -313,7 +319,7 @@ class ClusterVm(ClusterCommands, ClusterMigration):
             if other == metadata.get(ci.KEY_NAME):
                 raise VmError("VM %s cannot be colocated with itself." % other)
             self._existing(other)
-        if enabling and ci.load_json(metadata, ci.KEY_CRM_CMDS, []):
+        if enabling and ci.stored_crm_commands(vm, metadata):
             try:
                 get_bin_path("crm")
             except ValueError:
@@ -441,7 +447,7 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         p = self.p
         current = self.store.metadata(system_image(vm))
         base = self._base_definition(p["xml"]) if p.get("xml") else current[ci.KEY_BASE_XML]
-        plan = disks.disk_plan(self.store, vm, p["system_image"], p.get("data_disk"),
+        plan = disks.disk_plan(self.store, self._run, vm, p["system_image"], p.get("data_disk"),
                                p.get("additional_disks"), prefix=disks.STAGING_PREFIX)
         bus = p.get("disk_bus") or current.get(ci.KEY_BUS, "virtio")
         inherited = dict((k, v) for k, v in current.items() if k.startswith("_"))
@@ -535,11 +541,13 @@ class ClusterVm(ClusterCommands, ClusterMigration):
             self._wait(vm, ("Started",), "start")
 
     def _run_crm_commands(self, metadata):
-        """SEAPATH's crm_config_cmd: crmsh configure lines, run as argument lists."""
-        for line in ci.load_json(metadata, ci.KEY_CRM_CMDS, []):
-            rc, out, err = self._run(["crm", "configure"] + shlex.split(line))
+        """SEAPATH's crm_config_cmd: crmsh configure lines, all checked again before the
+        first runs (the stored lines may have been written by hand), run as argument lists."""
+        for words in ci.stored_crm_commands(self.p["name"], metadata):
+            rc, out, err = self._run(["crm", "configure"] + words)
             if rc != 0:
-                raise VmError("crm configure %s failed: %s." % (line, (err or out).strip()))
+                raise VmError("crm configure %s failed: %s."
+                              % (" ".join(words), (err or out).strip()))
 
     def sync_resource(self, vm, metadata, previous=None):
         """An enabled VM's primitive and constraints as its intent says (drift corrected).
@@ -751,8 +759,8 @@ def _metadata_text(metadata):
 
 def _belongs(image, vm):
     """Is this one of the VM's image names (not those of a VM whose name extends it)?"""
-    return image == system_image(vm) or re.match(r"^data_%s_\d+$" % re.escape(vm),
-                                                 image) is not None
+    return image == system_image(vm) or re.fullmatch(r"data_%s_[0-9]+" % re.escape(vm),
+                                                     image) is not None
 
 
 def _meta_value(prim, name):

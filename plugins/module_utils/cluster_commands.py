@@ -120,7 +120,7 @@ class ClusterCommands(Outcome):
         local = self._run(["crm_node", "--name"])[1].strip()
         user = self.store.metadata(system_image(vm)).get(ci.KEY_MIGRATION_USER) or "root"
         uri = "qemu:///system" if node == local else "qemu+ssh://%s@%s/system" % (user, node)
-        hv = Hypervisor(uri, self._run)
+        hv = Hypervisor(uri, self._run, timeout=self.p["connect_timeout"])
         try:
             dom = hv.domain(vm)
             if dom is None or not hv.is_active(dom):

@@ -18,6 +18,7 @@ import copy
 import hashlib
 import json
 
+from ansible_collections.gridvirt.kvm.plugins.module_utils import crmsh_lines
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
 from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
 from ansible_collections.gridvirt.kvm.plugins.module_utils import xmlutil
@@ -69,6 +70,8 @@ OWN_META = ("target-role", "is-managed", "allow-migrate", "priority", "remote-no
             "remote-addr", "remote-port", "remote-connect-timeout")
 CONSTRAINT_TAGS = ("rsc_location", "rsc_colocation", "rsc_order", "rsc_ticket")
 ORDER_KINDS = ("Mandatory", "Optional", "Serialize")
+# migration_downtime is in milliseconds: at most the 24 h every duration option is bound to.
+MAX_MIGRATION_DOWNTIME_MS = pcmk.MAX_DURATION_SECONDS * 1000
 # Utilization the heartbeat agent sets itself at start (autoset_utilization_*).
 AGENT_UTILIZATION = ("cpu", "hv_memory", "host_memory")
 
@@ -99,29 +102,31 @@ def dump_json(value):
 # ---- option checks -----------------------------------------------------------------------
 
 def validate_duration(value, option):
-    """A Pacemaker duration: seconds, or a number with ms/s/min/h."""
+    """A Pacemaker duration: seconds, or a number with ms/s/min/h; more than 0 and at most
+    24 hours (a finite bound: 'inf', 'nan' or '1e400' would crash building the resource)."""
     if value is None:
         return None
     try:
         seconds = pcmk.duration_seconds(str(value))
     except ValueError:
         seconds = -1
-    if seconds <= 0:
-        raise VmError("%s must be a positive duration (seconds, or with ms, s, min or h), "
-                      "not %r." % (option, value))
+    if not 0 < seconds <= pcmk.MAX_DURATION_SECONDS:
+        raise VmError("%s must be a positive duration of at most 24 h (seconds, or a number "
+                      "with ms, s, min or h), not %r." % (option, value))
     return str(value)
 
 
-def validate_whole_number(value, option, minimum=0):
+def validate_whole_number(value, option, minimum=0, maximum=None):
     if value is None:
         return None
     try:
         number = int(str(value))
     except ValueError:
         number = minimum - 1
-    if number < minimum:
-        raise VmError("%s must be a whole number of at least %d, not %r."
-                      % (option, minimum, value))
+    if number < minimum or (maximum is not None and number > maximum):
+        raise VmError("%s must be a whole number of at least %d%s, not %r."
+                      % (option, minimum, "" if maximum is None else
+                         " and at most %d" % maximum, value))
     return str(number)
 
 
@@ -130,7 +135,7 @@ def validate_pacemaker_dict(values, option, forbidden):
     its own options cannot be set through the generic dict."""
     result = {}
     for name, value in (values or {}).items():
-        if not spec.METADATA_KEY_RE.match(str(name)):
+        if not spec.METADATA_KEY_RE.fullmatch(str(name)):
             raise VmError("%s: %r is not a valid attribute name." % (option, name))
         if name in forbidden:
             raise VmError("%s cannot set %s: the module sets it (use the dedicated option or "
@@ -364,11 +369,17 @@ def resource_meta(metadata):
 
 
 def op_timeouts(metadata):
+    """Timeouts of the stored intent, checked again: a value stored by an older version or
+    written by hand becomes a sentence, not a crash of every task on the VM."""
     timeouts = {}
-    if metadata.get(KEY_STOP_TIMEOUT):
-        timeouts["stop"] = pcmk.duration_seconds(metadata[KEY_STOP_TIMEOUT])
-    if metadata.get(KEY_MIGRATE_TO_TIMEOUT):
-        timeouts["migrate_to"] = pcmk.duration_seconds(metadata[KEY_MIGRATE_TO_TIMEOUT])
+    for op, key in (("stop", KEY_STOP_TIMEOUT), ("migrate_to", KEY_MIGRATE_TO_TIMEOUT)):
+        if metadata.get(key):
+            try:
+                timeouts[op] = pcmk.duration_seconds(validate_duration(metadata[key], key[1:]))
+            except VmError:
+                raise VmError("The stored %s of VM %s is %r, not a positive duration of at most "
+                              "24 h: give %s again to replace it."
+                              % (key[1:], metadata.get(KEY_NAME), metadata[key], key[1:]))
     return timeouts
 
 
@@ -430,7 +441,9 @@ def intent_from_options(params):
             continue
         if option in ("stop_timeout", "migrate_to_timeout") and value != "":
             value = validate_duration(value, option)
-        elif option in ("migration_downtime", "priority") and value != "":
+        elif option == "migration_downtime" and value != "":
+            value = validate_whole_number(value, option, maximum=MAX_MIGRATION_DOWNTIME_MS)
+        elif option == "priority" and value != "":
             value = validate_whole_number(value, option)
         elif option == "migration_transport" and value not in MIGRATION_TRANSPORTS + ("",):
             raise VmError("migration_transport must be one of %s, not %r."
@@ -446,7 +459,24 @@ def intent_from_options(params):
         if params.get(option) is not None:
             values = validate_pacemaker_dict(params[option], option, forbidden[option])
             updates[key] = dump_json(values) if values else None
+    if params.get("crm_config_cmd") is not None:
+        lines = crmsh_lines.check_lines(params.get("name"), params["crm_config_cmd"],
+                                        "crm_config_cmd")
+        updates[KEY_CRM_CMDS] = dump_json(lines) if lines else None
     return updates
+
+
+def stored_crm_commands(vm, metadata):
+    """The stored crm_config_cmd lines as crmsh words, each checked again: anyone holding the
+    Ceph key can write the metadata, so a line that is not a constraint of this VM fails the
+    enable with a sentence before any line runs."""
+    lines = load_json(metadata, KEY_CRM_CMDS, [])
+    if not isinstance(lines, list):
+        raise VmError("The stored crm_config_cmd of VM %s is not a list of lines: %r."
+                      % (vm, metadata[KEY_CRM_CMDS]))
+    return [crmsh_lines.constraint_words(vm, line, "Stored crm_config_cmd[%d] of VM %s"
+                                         % (index, vm))
+            for index, line in enumerate(lines)]
 
 
 def apply_updates(metadata, updates):

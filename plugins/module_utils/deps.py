@@ -41,6 +41,18 @@ def lxml_etree():
     return require("lxml.etree")
 
 
+def ceph_timeouts():
+    """Exception classes of a Ceph operation that waited past the connection's timeout (of
+    the bindings that are installed)."""
+    classes = []
+    for module_name, attribute in (("rados", "TimedOut"), ("rbd", "Timeout")):
+        try:
+            classes.append(getattr(importlib.import_module(module_name), attribute))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(classes)
+
+
 def refusals():
     """Exception classes with which Ceph and libvirt refuse an operation (those of the
     bindings that are installed), for turning them into sentences."""

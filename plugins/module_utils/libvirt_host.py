@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import threading
 import time
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import deps
@@ -22,6 +23,10 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 DEFAULT_POOL = "default"
 DEFAULT_POOL_PATH = "/var/lib/libvirt/images"
 STATE_POLL_SECONDS = 0.25
+# Longest wait for another run's volume creation before a pool refresh gives up.
+POOL_BUSY_SECONDS = 120
+# How long the module waits for libvirtd to accept its connection.
+DEFAULT_CONNECT_TIMEOUT = 30
 
 
 def _lv():
@@ -45,6 +50,74 @@ def status_of(state, reason):
     return "Unknown"
 
 
+def refusal(uri, doing, exc):
+    """A libvirt error no step turned into a sentence of its own, as the VmError the user
+    reads: what the run was doing (``doing``: 'make VM x running'), where, and libvirt's
+    reason."""
+    message = (exc.get_error_message() if hasattr(exc, "get_error_message") else None) or str(exc)
+    return VmError("Cannot %s on %s: %s." % (doing, uri, message.rstrip(".")))
+
+
+def _start_pool(pool):
+    """Start the pool unless it runs; another run may start it at the same time."""
+    lv = _lv()
+    try:
+        if not pool.isActive():
+            pool.create()
+    except lv.libvirtError as exc:
+        if not pool.isActive():
+            raise VmError("Cannot start storage pool %s: %s." % (pool.name(), exc.get_error_message()))
+
+
+def _pool_busy(exc):
+    """libvirt refuses to refresh a pool while a volume is being created in it; it says so
+    only in the message of an internal error."""
+    return (exc.get_error_code() == _lv().VIR_ERR_INTERNAL_ERROR
+            and "asynchronous jobs" in (exc.get_error_message() or ""))
+
+
+def still_there(entries, read, gone_code):
+    """[read(entry)] for the entries of a listing that still exist when read.
+
+    A listing is a snapshot: another run may undefine a domain or delete a volume between
+    the listing and the read of one entry. libvirt then raises ``gone_code``
+    (VIR_ERR_NO_DOMAIN, VIR_ERR_NO_STORAGE_VOL): that entry is skipped, being gone is
+    what the caller would have seen a moment later. Any other error is raised."""
+    lv = _lv()
+    found = []
+    for entry in entries:
+        try:
+            found.append(read(entry))
+        except lv.libvirtError as exc:
+            if exc.get_error_code() != gone_code:
+                raise
+    return found
+
+
+def _create_private_file(path):
+    """An empty file only root can read, for qemu-img to write a disk into: qemu-img keeps
+    the mode of a file that exists, and would create one world-readable (0644). A partial
+    file of an interrupted run goes first; a link planted at the name is never followed."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass  # nothing there; anything else makes the exclusive create below fail
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o600))
+    except OSError as exc:
+        raise VmError("Cannot create %s: %s." % (path, exc.strerror)) from None
+
+
+def _keep_private(path):
+    """0600 again after qemu-img wrote the file (through the file itself, never a link)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def validate_domain(run, root):
     """Check a domain XML against libvirt's schema without defining anything (check mode,
     and cluster VMs, whose definition lives in RBD and is defined by the resource agent)."""
@@ -59,9 +132,10 @@ def validate_domain(run, root):
 class Hypervisor(object):
     """One libvirt connection and the operations the orchestration layer needs."""
 
-    def __init__(self, uri, run):
+    def __init__(self, uri, run, timeout=DEFAULT_CONNECT_TIMEOUT):
         self.uri = uri
         self._run = run
+        self.timeout = timeout
         self._conn = None
 
     # ---- connection and domains -------------------------------------------------------
@@ -69,13 +143,34 @@ class Hypervisor(object):
     @property
     def conn(self):
         if self._conn is None:
-            lv = _lv()
-            try:
-                self._conn = lv.open(self.uri)
-            except lv.libvirtError as exc:
-                raise VmError("Cannot connect to libvirt at %s: %s. Is libvirtd running on the "
-                              "hypervisor?" % (self.uri, exc.get_error_message()))
+            self._conn = self._open()
         return self._conn
+
+    def _open(self):
+        """libvirt's open, bounded: a libvirtd that accepts but never answers (stopped,
+        overloaded, a remote host gone) would otherwise hold the task forever. The opener
+        runs in a thread of its own that the module stops waiting for."""
+        lv = _lv()
+        outcome = {}
+
+        def opener():
+            try:
+                outcome["conn"] = lv.open(self.uri)
+            except lv.libvirtError as exc:
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=opener, name="gridvirt-libvirt-open")
+        worker.daemon = True
+        worker.start()
+        worker.join(self.timeout)
+        if worker.is_alive():
+            raise VmError("libvirt at %s did not answer within %d seconds (from node %s): "
+                          "check that libvirtd runs there and answers, then run the task again."
+                          % (self.uri, self.timeout, os.uname()[1]))
+        if "error" in outcome:
+            raise VmError("Cannot connect to libvirt at %s: %s. Is libvirtd running on the "
+                          "hypervisor?" % (self.uri, outcome["error"].get_error_message()))
+        return outcome["conn"]
 
     def close(self):
         if self._conn is not None:
@@ -98,7 +193,13 @@ class Hypervisor(object):
         return self.conn.getHostname()
 
     def domains(self):
+        """The host's domains now; any may vanish before a call on it (see read_domains)."""
         return self.conn.listAllDomains()
+
+    def read_domains(self, read):
+        """[read(domain)] for every domain of the host still defined (or, transient, still
+        running) when read."""
+        return still_there(self.domains(), read, _lv().VIR_ERR_NO_DOMAIN)
 
     def xml_root(self, dom, inactive=True):
         flags = _lv().VIR_DOMAIN_XML_INACTIVE if inactive else 0
@@ -189,8 +290,7 @@ class Hypervisor(object):
             if not create_missing:
                 raise VmError("The storage pool %s does not exist on this hypervisor." % name)
             pool = self._create_dir_pool(name, path)
-        if not pool.isActive():
-            pool.create()
+        _start_pool(pool)
         return pool
 
     def pool_exists(self, name):
@@ -202,11 +302,36 @@ class Hypervisor(object):
         etree.SubElement(root, "name").text = name
         target = etree.SubElement(root, "target")
         etree.SubElement(target, "path").text = path
-        pool = self.conn.storagePoolDefineXML(domain_xml.to_string(root), 0)
+        lv = _lv()
+        try:
+            pool = self.conn.storagePoolDefineXML(domain_xml.to_string(root), 0)
+        except lv.libvirtError as exc:
+            try:  # another run on this host (a first create of another VM) defined it meanwhile
+                return self.conn.storagePoolLookupByName(name)
+            except lv.libvirtError:
+                raise VmError("Cannot create storage pool %s in %s: %s."
+                              % (name, path, exc.get_error_message())) from None
         pool.build(0)
-        pool.create()
+        _start_pool(pool)
         pool.setAutostart(1)
         return pool
+
+    @staticmethod
+    def refresh_pool(pool):
+        """Rescan the pool's directory (a file qemu-img wrote becomes a volume). libvirt
+        refuses while another run creates a volume in the same pool: that job ends once its
+        volume is written, so wait for it, bounded."""
+        lv = _lv()
+        deadline = time.monotonic() + POOL_BUSY_SECONDS
+        while True:
+            try:
+                pool.refresh(0)
+                return
+            except lv.libvirtError as exc:
+                if not _pool_busy(exc) or time.monotonic() >= deadline:
+                    raise VmError("Cannot refresh storage pool %s: %s."
+                                  % (pool.name(), exc.get_error_message()))
+            time.sleep(STATE_POLL_SECONDS)
 
     @staticmethod
     def pool_path(pool):
@@ -229,36 +354,50 @@ class Hypervisor(object):
         except lv.libvirtError:
             return None
 
+    def check_image(self, path):
+        """The path of a user's image the modules can import (refused with a sentence
+        otherwise): checked when the disks are planned, before any change."""
+        source_image.importable(self._run, path)
+        return path
+
     def import_image(self, pool, vol_name, source):
-        """Convert source (qcow2 or raw) into a new qcow2 volume. Written under a temporary
-        name and renamed at the end, so an interrupted import never leaves a volume that
-        looks complete."""
+        """Convert source into a new qcow2 volume. The source is checked again right before
+        qemu-img reads it (self-contained qcow2 or raw) and read in the format found."""
         fmt = source_image.importable(self._run, source)[0]
+        return self._convert_into_pool(pool, vol_name, ["-f", fmt], source, "Importing")
+
+    def copy_image(self, pool, source_path, vol_name, force_share=False, fmt=None):
+        """Full, independent copy of a disk (its whole backing chain flattened), read in
+        fmt, else in the format libvirt gives the volume (qcow2 for the modules' disks)."""
+        read_opts = ["-f", fmt or self._volume_format(source_path)]
+        if force_share:
+            read_opts.append("-U")
+        return self._convert_into_pool(pool, vol_name, read_opts, source_path, "Copying")
+
+    def _convert_into_pool(self, pool, vol_name, read_opts, source, verb):
+        """qemu-img convert into a new qcow2 volume that only root reads, like libvirt's own
+        volumes. Written under a temporary name and renamed at the end, so an interrupted
+        run never leaves a volume that looks complete."""
         final = self.volume_path(pool, vol_name)
         partial = final + ".importing"
-        rc, out, err = self._run(["qemu-img", "convert", "-W", "-f", fmt, "-O", "qcow2",
-                                  source, partial])
+        _create_private_file(partial)
+        rc, out, err = self._run(["qemu-img", "convert", "-W"] + read_opts
+                                 + ["-O", "qcow2", source, partial])
         if rc != 0:
             self._remove_file(partial)
-            raise VmError("Importing %s failed: %s." % (source, err.strip() or out.strip()))
+            raise VmError("%s %s failed: %s." % (verb, source, err.strip() or out.strip()))
+        _keep_private(partial)
         os.rename(partial, final)
-        pool.refresh(0)
+        self.refresh_pool(pool)
         return final
 
-    def copy_image(self, pool, source_path, vol_name, force_share=False):
-        """Full, independent copy of a disk (its whole backing chain flattened)."""
-        final = self.volume_path(pool, vol_name)
-        partial = final + ".importing"
-        args = ["qemu-img", "convert", "-W", "-O", "qcow2"]
-        if force_share:
-            args.append("-U")
-        rc, out, err = self._run(args + [source_path, partial])
-        if rc != 0:
-            self._remove_file(partial)
-            raise VmError("Copying %s failed: %s." % (source_path, err.strip() or out.strip()))
-        os.rename(partial, final)
-        pool.refresh(0)
-        return final
+    def _volume_format(self, path):
+        """The format libvirt gives a pool volume; qcow2 when it is not one."""
+        vol = self.volume_by_path(path)
+        if vol is None:
+            return "qcow2"
+        fmt = domain_xml.parse(vol.XMLDesc(0), "volume XML").find("target/format")
+        return fmt.get("type") if fmt is not None and fmt.get("type") else "qcow2"
 
     def create_volume(self, pool, vol_name, size_bytes=None, backing_path=None):
         """An empty qcow2 volume, or a qcow2 overlay on backing_path (O(1))."""
@@ -266,10 +405,13 @@ class Hypervisor(object):
         root = etree.Element("volume")
         etree.SubElement(root, "name").text = vol_name
         if size_bytes is None:
-            size_bytes = int(source_image.info(self._run, backing_path, force_share=True)["virtual-size"])
+            size_bytes = int(source_image.info(self._run, backing_path, force_share=True,
+                                               fmt="qcow2")["virtual-size"])
         etree.SubElement(root, "capacity", unit="bytes").text = str(size_bytes)
         target = etree.SubElement(root, "target")
         etree.SubElement(target, "format", type="qcow2")
+        # libvirt's default, said explicitly: no local user but root reads a VM's disk.
+        etree.SubElement(etree.SubElement(target, "permissions"), "mode").text = "0600"
         if backing_path:
             backing = etree.SubElement(root, "backingStore")
             etree.SubElement(backing, "path").text = backing_path
@@ -296,7 +438,8 @@ class Hypervisor(object):
             pass
 
     def backing_file(self, path):
-        info = source_image.info(self._run, path, force_share=True)
+        info = source_image.info(self._run, path, force_share=True,
+                                 fmt=self._volume_format(path))
         backing = info.get("full-backing-filename") or info.get("backing-filename")
         if backing and not os.path.isabs(backing):
             backing = os.path.join(os.path.dirname(path), backing)
@@ -304,13 +447,11 @@ class Hypervisor(object):
 
     def backing_users(self, pool, path):
         """Volumes of the pool whose backing file is path."""
-        pool.refresh(0)
-        users = []
-        for vol in pool.listAllVolumes(0):
-            root = domain_xml.parse(vol.XMLDesc(0), "volume XML")
-            if root.findtext("backingStore/path") == path:
-                users.append(vol.path())
-        return users
+        self.refresh_pool(pool)
+        volumes = still_there(pool.listAllVolumes(0), lambda vol: (vol.path(), vol.XMLDesc(0)),
+                              _lv().VIR_ERR_NO_STORAGE_VOL)
+        return [vol_path for vol_path, xml in volumes
+                if domain_xml.parse(xml, "volume XML").findtext("backingStore/path") == path]
 
     # ---- snapshots --------------------------------------------------------------------
 

@@ -13,6 +13,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
+import os
 import re
 import time
 
@@ -31,10 +33,22 @@ MONITOR_INTERVAL = 10
 # and the resource is settled elsewhere: Pacemaker decided not to place it there.
 SETTLE_SECONDS = 10
 ATTRIBUTE_WAIT_SECONDS = 10
+# Exit codes: coreutils' timeout when the command ran out of time; Pacemaker's
+# CRM_EX_NOT_CONNECTED when its daemons do not run (or do not answer) on this node.
+TIMED_OUT, NOT_CONNECTED = 124, 102
 # <resource>_<action>_<interval ms>, the resource id may contain "_".
 OP_KEY_RE = re.compile(r"^(.+)_(start|stop|monitor|migrate_to|migrate_from|reload|notify|"
                        r"promote|demote|reload-agent)_\d+$")
 INFINITY = "INFINITY"
+# A duration: digits (ASCII, optional fraction) and one of Pacemaker's units (seconds when
+# none). Exponents, "inf" and "nan" are not durations.
+DURATION_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?) *(usec|us|msec|ms|sec|s|min|m|hr|h)?",
+                         re.IGNORECASE)
+DURATION_UNITS = {"us": 0.000001, "usec": 0.000001, "ms": 0.001, "msec": 0.001, "s": 1,
+                  "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600}
+# The longest duration an option takes: a stop or a wait of more than a day is a typo, and
+# the bound keeps every wait and every timeout Pacemaker is given finite.
+MAX_DURATION_SECONDS = 24 * 3600
 
 
 def _e():
@@ -111,13 +125,14 @@ def primitive_timeouts(prim):
 
 def duration_seconds(value):
     """Pacemaker duration text ('30', '30s', '500ms', '2min', '1h') -> seconds; ValueError
-    when it is none of these."""
-    value = value.strip().lower()
-    factors = (("ms", 0.001), ("min", 60), ("s", 1), ("m", 60), ("h", 3600))
-    for suffix, factor in factors:
-        if value.endswith(suffix):
-            return float(value[:-len(suffix)]) * factor
-    return float(value)
+    when it is none of these or not finite ('1e400', 'inf', 'nan' are no durations)."""
+    match = DURATION_RE.fullmatch(value.strip(" "))  # spaces only: "30s\n" is no duration
+    if not match:
+        raise ValueError("not a duration: %r" % value)
+    seconds = float(match.group(1)) * DURATION_UNITS[(match.group(2) or "s").lower()]
+    if not math.isfinite(seconds):
+        raise ValueError("not a finite duration: %r" % value)
+    return seconds
 
 
 def resource_status(resource):
@@ -194,19 +209,47 @@ def failures_by_resource(status_root):
     return result
 
 
+def failure_detail(out, err):
+    """What a failed Pacemaker command said, as text: the errors of its XML result
+    (--output-as=xml) rather than the XML itself."""
+    text = (out or "").strip()
+    if text.startswith("<pacemaker-result"):
+        try:
+            status = xmlutil.parse(text, "Pacemaker's reply").find("status")
+        except VmError:
+            status = None
+        if status is not None:
+            errors = [e.text.strip() for e in status.iter("error") if e.text and e.text.strip()]
+            return "; ".join(errors) or status.get("message") or ""
+    return (err or "").strip() or text
+
+
 class Cluster(object):
     """The local Pacemaker cluster, through its command line tools (XML in, XML out)."""
 
-    def __init__(self, run):
+    def __init__(self, run, timeout=None):
         self._run = run
+        self.timeout = timeout
 
     def _cmd(self, args, data=None, what=None):
         kwargs = {"data": data, "binary_data": False} if data is not None else {}
+        what = what or " ".join(args[:2])
+        if self.timeout:
+            # A daemon that hangs must not hold the task: each command is bounded.
+            args = ["timeout", "--kill-after=5", str(self.timeout)] + list(args)
         rc, out, err = self._run(args, **kwargs)
-        if rc != 0:
-            detail = (err or out).strip() or "rc=%d" % rc
-            raise VmError("Pacemaker refused %s: %s." % (what or " ".join(args[:2]), detail))
-        return out
+        if rc == 0:
+            return out
+        detail = failure_detail(out, err) or "rc=%d" % rc
+        if rc == TIMED_OUT and self.timeout:
+            raise VmError("Pacemaker did not answer %s within %d seconds on node %s: check that "
+                          "Corosync and Pacemaker run there and have quorum, then run the task "
+                          "again." % (what, self.timeout, os.uname()[1]))
+        if rc == NOT_CONNECTED:
+            raise VmError("Pacemaker does not answer on node %s (%s, for %s): start Corosync "
+                          "and Pacemaker there, or run the task on another cluster node."
+                          % (os.uname()[1], detail, what))
+        raise VmError("Pacemaker refused %s: %s." % (what, detail))
 
     # ---- reading ----------------------------------------------------------------------
 

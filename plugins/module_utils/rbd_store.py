@@ -15,6 +15,8 @@ __metaclass__ = type
 
 import calendar
 import json
+import os
+import struct
 import threading
 import time
 import uuid as uuid_lib
@@ -22,10 +24,14 @@ import uuid as uuid_lib
 from ansible_collections.gridvirt.kvm.plugins.module_utils import deps
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 
-CONNECT_TIMEOUT = 15
+# How long the module waits for Ceph to answer (connection, then each monitor or OSD
+# operation) before it says which service did not: librados waits 5 minutes by default.
+DEFAULT_CONNECT_TIMEOUT = 30
 LOCK_NAME = "gridvirt"
 # librados' LIBRADOS_LOCK_FLAG_RENEW; the Python binding does not export it.
 LOCK_FLAG_RENEW = 1
+# cls_lock's ClsLockType for an exclusive lock.
+LOCK_TYPE_EXCLUSIVE = 1
 DEFAULT_LEASE_SECONDS = 60
 
 
@@ -41,16 +47,37 @@ def lock_object(vm):
     return "gridvirt.lock.%s" % vm
 
 
+# qemu-img names an image "rbd:<pool>/<image>:id=<user>:conf=<path>:keyring=<path>": one of
+# these characters in a value would end it there and start options of the caller's choosing.
+SPEC_SEPARATORS = (":", "=", "\\")
+SPEC_PATH_SEPARATORS = SPEC_SEPARATORS + ("/", "@")
+
+
+def _check_spec_value(option, value, specials):
+    """Refuse a value that would change the meaning of qemu-img's rbd: image name."""
+    found = [c for c in specials if c in (value or "")]
+    if found:
+        raise VmError("%s %r must not contain %s: qemu-img would read what follows as options "
+                      "of its own." % (option, value, " or ".join("'%s'" % c for c in found)))
+
+
 class RbdStore(object):
     """One connection to a pool (and optional namespace)."""
 
-    def __init__(self, conf, user, keyring, pool, namespace, run):
+    def __init__(self, conf, user, keyring, pool, namespace, run,
+                 timeout=DEFAULT_CONNECT_TIMEOUT):
+        for option, value, specials in (
+                ("ceph_conf", conf, SPEC_SEPARATORS), ("ceph_user", user, SPEC_SEPARATORS),
+                ("keyring", keyring, SPEC_SEPARATORS), ("pool", pool, SPEC_PATH_SEPARATORS),
+                ("namespace", namespace, SPEC_PATH_SEPARATORS)):
+            _check_spec_value(option, value, specials)
         self.conf = conf
         self.user = user
         self.keyring = keyring
         self.pool = pool
         self.namespace = namespace or ""
         self._run = run
+        self.timeout = timeout
         self._cluster = None
         self._ioctx = None
 
@@ -62,13 +89,26 @@ class RbdStore(object):
             self._connect()
         return self._ioctx
 
+    def _client_conf(self):
+        """librados settings of our connection: the bound on every wait (the Python
+        binding's connect timeout is ignored; these are what librados honours)."""
+        conf = dict((option, str(self.timeout)) for option in (
+            "client_mount_timeout", "rados_mon_op_timeout", "rados_osd_op_timeout"))
+        if self.keyring:
+            conf["keyring"] = self.keyring
+        return conf
+
     def _connect(self):
         rados = deps.require("rados")
-        conf = {"keyring": self.keyring} if self.keyring else {}
         try:
-            self._cluster = rados.Rados(conffile=self.conf, rados_id=self.user, conf=conf)
-            self._cluster.connect(timeout=CONNECT_TIMEOUT)
+            self._cluster = rados.Rados(conffile=self.conf, rados_id=self.user,
+                                        conf=self._client_conf())
+            self._cluster.connect()
+        except rados.TimedOut:
+            self._cluster = None
+            raise self.not_answering("no monitor answered")
         except rados.Error as exc:
+            self._cluster = None
             raise VmError("Cannot connect to Ceph as client.%s with %s: %s. Check the Ceph "
                           "configuration and keyring on the hypervisor."
                           % (self.user, self.conf, exc))
@@ -83,6 +123,13 @@ class RbdStore(object):
                 raise VmError("The RBD namespace %s does not exist in pool %s."
                               % (self.namespace, self.pool))
             self._ioctx.set_namespace(self.namespace)
+
+    def not_answering(self, what):
+        """The sentence for a Ceph that did not answer within our timeout."""
+        return VmError("Ceph did not answer within %d seconds (%s; client.%s with %s, on node "
+                       "%s): check that its monitors and OSDs run and are reachable from this "
+                       "node, then run the task again."
+                       % (self.timeout, what, self.user, self.conf, os.uname()[1]))
 
     def close(self):
         if self._ioctx is not None:
@@ -404,8 +451,29 @@ class VmLease(object):
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join()
+        # The lock object goes with the lock, so a run leaves nothing behind in the pool; the
+        # removal is one atomic operation that asserts the lock is still ours (a lease that
+        # ran out may be another run's lock by now).
+        op = self.store.ioctx.create_write_op()
         try:
-            self.store.ioctx.unlock(lock_object(self.vm), LOCK_NAME, self.cookie)
-        except rados.ObjectNotFound:
+            op.execute("lock", "assert_locked", _assert_locked_op(LOCK_NAME, self.cookie))
+            op.remove()
+            self.store.ioctx.operate_write_op(op, lock_object(self.vm))
+        except (rados.ObjectNotFound, rados.ObjectBusy):
             pass
+        finally:
+            self.store.ioctx.release_write_op(op)
         return False
+
+
+def _encoded_string(text):
+    data = text.encode("utf-8")
+    return struct.pack("<I", len(data)) + data
+
+
+def _assert_locked_op(name, cookie):
+    """cls_lock's assert_locked input (cls_lock_assert_op, encoding version 1): lock name,
+    type exclusive, our cookie, empty tag (what rados_lock_exclusive sets)."""
+    body = (_encoded_string(name) + struct.pack("<B", LOCK_TYPE_EXCLUSIVE)
+            + _encoded_string(cookie) + _encoded_string(""))
+    return struct.pack("<BBI", 1, 1, len(body)) + body

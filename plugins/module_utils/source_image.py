@@ -29,21 +29,57 @@ def readable(path):
     return path
 
 
-def info(run, path, force_share=False):
-    """qemu-img's JSON description of an image (-U: also while a running VM holds it)."""
+def info(run, path, force_share=False, fmt=None):
+    """qemu-img's JSON description of an image (-U: also while a running VM holds it).
+    Without fmt qemu-img probes the format: only for the first look at a user's image,
+    whose answer ``refusal`` then checks."""
     args = ["qemu-img", "info", "--output=json"]
     if force_share:
         args.append("-U")
+    if fmt:
+        args += ["-f", fmt]
     rc, out, err = run(args + [path])
     if rc != 0:
         raise VmError("Cannot read disk image %s: %s." % (path, (err or out).strip()))
-    return json.loads(out)
+    try:
+        return json.loads(out)
+    except ValueError:
+        raise VmError("Cannot read disk image %s: qemu-img info gave no JSON." % path) from None
+
+
+def _data_file(details):
+    data = (details.get("format-specific") or {}).get("data") or {}
+    if data.get("data-file"):
+        return data["data-file"]
+    return "unnamed" if data.get("data-file-raw") else None
+
+
+def refusal(path, details):
+    """The sentence refusing an image that qemu-img describes with ``details``, or None.
+    A backing file or an external data file would make qemu-img convert copy another file
+    of the hypervisor (/etc/shadow, a block device, another VM's disk) into the new disk."""
+    fmt = details.get("format")
+    if fmt not in IMPORTABLE_FORMATS:
+        return "Disk image %s is in %s format: give a qcow2 or raw image." % (path, fmt)
+    backing = details.get("backing-filename") or details.get("full-backing-filename")
+    if backing:
+        return ("Disk image %s has a backing file (%s): give a self-contained image "
+                "(qemu-img convert it first)." % (path, backing))
+    data_file = _data_file(details)
+    if data_file:
+        return ("Disk image %s has an external data file (%s): give a self-contained image "
+                "(qemu-img convert it first)." % (path, data_file))
+    if not isinstance(details.get("virtual-size"), int):
+        return "Disk image %s has no virtual size that qemu-img can read." % path
+    return None
 
 
 def importable(run, path):
-    """-> (format, virtual size in bytes) of an image the modules can import."""
-    details = info(run, path)
-    fmt = details.get("format")
-    if fmt not in IMPORTABLE_FORMATS:
-        raise VmError("Disk image %s is in %s format: give a qcow2 or raw image." % (path, fmt))
-    return fmt, int(details["virtual-size"])
+    """-> (format, virtual size in bytes) of an image the modules can import: a readable,
+    self-contained qcow2 or raw file. Called when the disks are planned (before any change,
+    also in check mode) and again right before the import reads it."""
+    details = info(run, readable(path))
+    reason = refusal(path, details)
+    if reason:
+        raise VmError(reason)
+    return details["format"], details["virtual-size"]

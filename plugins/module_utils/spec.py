@@ -19,16 +19,22 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 
 # VM names end up in file names, RBD image names, Pacemaker ids and shell-free command
 # arguments; keep them to a set that is safe in all of these (no XML or shell metacharacters).
-VM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
-SNAPSHOT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-METADATA_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-POOL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(i?B)?\s*$", re.IGNORECASE)
+# Always used with fullmatch: "$" would accept a trailing newline. ASCII classes only ([0-9],
+# not \d, which also matches other scripts' digits).
+VM_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+SNAPSHOT_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+METADATA_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+POOL_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+SIZE_RE = re.compile(r"\s*([0-9]+)\s*([KMGT]?)(i?B)?\s*", re.IGNORECASE)
 SIZE_FACTORS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
 # Larger than any disk a hypervisor of this kind will hold; catches unit mistakes ("2000T").
 MAX_DISK_BYTES = 64 * 1024 ** 4
 MAX_MEMORY_MIB = 16 * 1024 * 1024
 MAX_VCPUS = 4096
+MAX_CONNECT_TIMEOUT = 600
+# Seconds a module may wait for one thing (a graceful stop, a node's VMs to leave): a day.
+MAX_WAIT_SECONDS = 24 * 3600
+WHOLE_NUMBER_RE = re.compile(r"-?[0-9]{1,15}")
 
 # Names derived from a VM name are stable across runs: uuid5 under this namespace.
 GRIDVIRT_UUID_NAMESPACE = uuid_lib.UUID("9b3f4c52-6f1e-5a7b-8c1d-2e4f6a8b0c13")
@@ -37,7 +43,7 @@ GRIDVIRT_UUID_NAMESPACE = uuid_lib.UUID("9b3f4c52-6f1e-5a7b-8c1d-2e4f6a8b0c13")
 def _check_name(kind, value, regex, rule):
     if value is None or value == "":
         raise VmError("The %s must not be empty." % kind)
-    if not isinstance(value, str) or not regex.match(value):
+    if not isinstance(value, str) or not regex.fullmatch(value):
         raise VmError("Invalid %s %r: %s." % (kind, value, rule))
     return value
 
@@ -90,7 +96,7 @@ def parse_size(value, what="size"):
     if isinstance(value, int):
         size = value
     else:
-        match = SIZE_RE.match(str(value))
+        match = SIZE_RE.fullmatch(str(value))
         if not match:
             raise VmError("Invalid %s %r: give a number of bytes or a size like 512M or 10G."
                           % (what, value))
@@ -117,6 +123,49 @@ def validate_vcpus(vcpus):
     if vcpus < 1 or vcpus > MAX_VCPUS:
         raise VmError("Invalid vcpus %s: give a value between 1 and %d." % (vcpus, MAX_VCPUS))
     return vcpus
+
+
+def as_whole_number(value, option):
+    """An int given as an int or as digits (15 at most). The modules take numbers as raw
+    values: Ansible's own int conversion crashes on inf ("cannot convert Infinity to
+    integer") and turns 1e400 into a number of 400 digits."""
+    digits = isinstance(value, str) and WHOLE_NUMBER_RE.fullmatch(value.strip())
+    if isinstance(value, bool) or not (digits or (isinstance(value, int)
+                                                  and abs(value) < 10 ** 15)):
+        raise VmError("%s must be a whole number, not %r." % (option, value))
+    return int(value)
+
+
+def whole_number(value, option, minimum, maximum):
+    """A whole number (see as_whole_number) from minimum to maximum."""
+    try:
+        number = as_whole_number(value, option)
+    except VmError:
+        number = None
+    if number is None or not minimum <= number <= maximum:
+        lower = "zero or more" if minimum == 0 else "at least %d" % minimum
+        raise VmError("%s must be %s and at most %d (a whole number), not %r."
+                      % (option, lower, maximum, value))
+    return number
+
+
+def normalize_numbers(params, options, prefix=""):
+    """The given options of ``params`` as ints (None stays None); each has a check of its
+    own (memory's, vcpus', remote_port's) that then says what range it takes."""
+    for option in options:
+        if params.get(option) is not None:
+            params[option] = as_whole_number(params[option], prefix + option)
+
+
+def normalize_purge_numbers(params):
+    normalize_numbers(params, ("purge_number", "purge_keep"))
+    if params.get("purge_date"):
+        normalize_numbers(params["purge_date"], ("posix",), prefix="purge_date.")
+
+
+def validate_connect_timeout(seconds):
+    """How long a module waits for Ceph, Pacemaker or libvirt to answer."""
+    return whole_number(seconds, "connect_timeout", 1, MAX_CONNECT_TIMEOUT)
 
 
 def validate_uuid(value):
@@ -194,9 +243,9 @@ def purge_argument_spec():
     """Options of command=purge_image, the same in both modules (doc fragment
     gridvirt.kvm.purge)."""
     return dict(
-        purge_number=dict(type="int"),
-        purge_keep=dict(type="int"),
+        purge_number=dict(type="raw"),
+        purge_keep=dict(type="raw"),
         purge_date=dict(type="dict", options=dict(
             date=dict(type="str"), time=dict(type="str"),
-            iso_8601=dict(type="str"), posix=dict(type="int"))),
+            iso_8601=dict(type="str"), posix=dict(type="raw"))),
     )

@@ -15,13 +15,13 @@ import copy
 import datetime
 import os
 
+from ansible_collections.gridvirt.kvm.plugins.module_utils import deps
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
-from ansible_collections.gridvirt.kvm.plugins.module_utils import source_image
 from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils.host_lock import VmLocks
 from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import (
-    DEFAULT_POOL, Hypervisor)
+    DEFAULT_POOL, Hypervisor, refusal)
 from ansible_collections.gridvirt.kvm.plugins.module_utils.outcome import Outcome
 from ansible_collections.gridvirt.kvm.plugins.module_utils.snapshot_policy import (
     listing, snapshots_to_purge)
@@ -44,22 +44,32 @@ class StandaloneVm(Outcome):
         self.p = params
         self.check = check_mode
         self.warn = warn
-        self.hv = Hypervisor(params["uri"], run)
+        self.hv = Hypervisor(params["uri"], run, timeout=params["connect_timeout"])
         self.predicted_restart = False  # check mode: a running VM's definition would change
 
     # ---- entry point ------------------------------------------------------------------
 
     def run(self):
+        action = self.p.get("command") or self.p["state"]
         try:
-            action = self.p.get("command") or self.p["state"]
             if action in READ_ONLY_COMMANDS:
                 getattr(self, "cmd_" + action)()
             else:
                 with VmLocks(self._locked_names(action), LOCK_WAIT_SECONDS):
                     self._dispatch(action)
             return self.finish()
+        except deps.refusals() as exc:
+            raise refusal(self.hv.uri, self._doing(action), exc)
         finally:
             self.hv.close()
+
+    def _doing(self, action):
+        """The run's request as the middle of a sentence: 'make VM x running',
+        'run status on VM x', 'run list_vms'."""
+        name = self.p.get("name")
+        if self.p.get("command"):
+            return "run %s%s" % (action, " on VM %s" % name if name else "")
+        return "make VM %s %s" % (name, action)
 
     def _locked_names(self, action):
         names = [self.p["name"]]
@@ -130,8 +140,9 @@ class StandaloneVm(Outcome):
             raise VmError("VM %s does not exist: give both xml and system_image to create it."
                           % name)
         root = self._user_domain(p["xml"], name)
+        sources = self._disk_sources()  # images refused before anything, even the pool, is made
         pool = self._pool()
-        sources = self._new_disk_plan(pool, name)
+        self._check_volumes_free(pool, name, 0, len(sources))
         paths = [self.hv.volume_path(pool, volume_name(name, i)) for i in range(len(sources))]
         desired = self._finish_desired(root, name, paths, p.get("disk_bus") or "virtio")
         meta = spec.validate_metadata(p.get("metadata"))
@@ -169,9 +180,9 @@ class StandaloneVm(Outcome):
         return root
 
     def _check_uuid_free(self, uuid, name):
-        for dom in self.hv.domains():
-            if dom.UUIDString() == uuid and dom.name() != name:
-                raise VmError("UUID %s is already used by VM %s." % (uuid, dom.name()))
+        for other, other_uuid in self.hv.read_domains(lambda d: (d.name(), d.UUIDString())):
+            if other_uuid == uuid and other != name:
+                raise VmError("UUID %s is already used by VM %s." % (uuid, other))
 
     def _finish_desired(self, root, name, disk_paths, bus):
         dx.add_file_disks(root, disk_paths, bus)
@@ -194,30 +205,39 @@ class StandaloneVm(Outcome):
 
     def _new_disk_plan(self, pool, name, first_index=0, additional=None):
         """[('image', path) | ('size', bytes)] for the disks to create, checked up front."""
+        plan = self._disk_sources(first_index, additional)
+        self._check_volumes_free(pool, name, first_index, len(plan))
+        return plan
+
+    def _disk_sources(self, first_index=0, additional=None):
+        """[('image', path) | ('size', bytes)]: the images checked (self-contained qcow2 or
+        raw), the sizes parsed; reads only the images."""
         plan = []
         if first_index == 0:
-            plan.append(("image", source_image.readable(self.p["system_image"])))
+            plan.append(("image", self.hv.check_image(self.p["system_image"])))
         items = (self.p.get("additional_disks") or []) if additional is None else additional
         for item in items:
             plan.append(self._additional_disk(item))
-        for offset in range(len(plan)):
+        return plan
+
+    def _check_volumes_free(self, pool, name, first_index, count):
+        for offset in range(count):
             vol = volume_name(name, first_index + offset)
             if pool is not None and self.hv.volume(pool, vol) is not None:
                 raise VmError("Volume %s already exists in pool %s but no VM %s owns it: "
                               "remove it first." % (vol, pool.name(), name))
-        return plan
 
     def _additional_disk(self, item):
         if isinstance(item, dict):
             keys = set(k for k, v in item.items() if v is not None)
             if keys == {"image"}:
-                return ("image", source_image.readable(item["image"]))
+                return ("image", self.hv.check_image(item["image"]))
             if keys == {"size"}:
                 return ("size", spec.parse_size(item["size"], "additional disk size"))
             raise VmError("Each additional disk is an image path, a size, or a dict with "
                           "exactly one of image or size; got %r." % (item,))
         if isinstance(item, str) and item.startswith("/"):
-            return ("image", source_image.readable(item))
+            return ("image", self.hv.check_image(item))
         return ("size", spec.parse_size(item, "additional disk size"))
 
     def _make_volume(self, pool, name, index, source):
@@ -296,8 +316,9 @@ class StandaloneVm(Outcome):
             self.warn("VM %s has %d additional disks and additional_disks lists %d: disks are "
                       "never removed by this module." % (name, have, len(wanted)))
             return []
+        count = len(self._disk_sources(first_index=have + 1, additional=wanted[have:]))
         pool = self._pool()
-        self._new_disk_plan(pool, name, first_index=have + 1, additional=wanted[have:])
+        self._check_volumes_free(pool, name, have + 1, count)
         return [self.hv.volume_path(pool, volume_name(name, i))
                 if pool is not None else volume_name(name, i)
                 for i in range(have + 1, len(wanted) + 1)]
@@ -328,8 +349,8 @@ class StandaloneVm(Outcome):
     def replace_disks(self, name, dom, current, meta):
         """force: import the new system image beside the old disk, and swap only once it is
         complete: a failed import leaves the VM exactly as it was."""
+        self.hv.check_image(self.p["system_image"])
         pool = self._pool()
-        source_image.readable(self.p["system_image"])
         self._changed("re-imported the system disk of VM %s" % name)
         if self.check:
             return dom
@@ -405,9 +426,9 @@ class StandaloneVm(Outcome):
 
     def _paths_used_by_other_vms(self, name):
         used = set()
-        for dom in self.hv.domains():
-            if dom.name() != name:
-                used.update(dx.disk_paths(self.hv.xml_root(dom)))
+        for other, root in self.hv.read_domains(lambda d: (d.name(), self.hv.xml_root(d))):
+            if other != name:
+                used.update(dx.disk_paths(root))
         return used
 
     def _delete_unused_chain(self, path):
@@ -435,10 +456,10 @@ class StandaloneVm(Outcome):
         self.report_vm(name, dom)
 
     def cmd_list_vms(self):
-        vms = []
-        for dom in sorted(self.hv.domains(), key=lambda d: d.name()):
-            vms.append({"name": dom.name(), "status": self.hv.status(dom),
-                        "node": self.hv.hostname(), "persistent": bool(dom.isPersistent())})
+        node = self.hv.hostname()
+        vms = sorted(self.hv.read_domains(lambda d: {
+            "name": d.name(), "status": self.hv.status(d), "node": node,
+            "persistent": bool(d.isPersistent())}), key=lambda vm: vm["name"])
         self.result["list_vms"] = [vm["name"] for vm in vms]
         self.result["vms"] = vms
 
@@ -540,7 +561,7 @@ class StandaloneVm(Outcome):
             moved[disk["path"]] = os.path.join(os.path.dirname(disk["path"]), overlay)
         self.hv.freeze_disks(src, [(d["target"], moved[d["path"]]) for d in src_disks], stamp)
         self._rerecord_after_freeze(src, moved)
-        pool.refresh(0)
+        self.hv.refresh_pool(pool)
         created = []
         for disk, path in zip(src_disks, paths):
             created.append(self.hv.create_volume(pool, os.path.basename(path),

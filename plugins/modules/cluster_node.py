@@ -66,9 +66,9 @@ options:
     default: true
   timeout:
     description:
-      - Seconds the wait lasts at most. When the VMs are still on the node then, the task
-        fails naming them; the node stays in standby.
-    type: int
+      - Seconds the wait lasts at most (a whole number, 1 to 86400). When the VMs are still
+        on the node then, the task fails naming them; the node stays in standby.
+    type: raw
     default: 600
 requirements:
   - Pacemaker's command line tools (C(crm_mon), C(crm_node), C(crm_attribute), C(cibadmin))
@@ -168,6 +168,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gridvirt.kvm.plugins.module_utils.cluster_nodes import (
     NodeMaintenance)
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils.spec import (
+    MAX_WAIT_SECONDS, whole_number)
 
 
 def main():
@@ -176,12 +178,13 @@ def main():
             name=dict(type="str", required=True),
             state=dict(type="str", required=True, choices=["standby", "online"]),
             wait=dict(type="bool", default=True),
-            timeout=dict(type="int", default=600),
+            timeout=dict(type="raw", default=600),
         ),
         supports_check_mode=True,
     )
     p = module.params
     try:
+        p["timeout"] = whole_number(p["timeout"], "timeout", 1, MAX_WAIT_SECONDS)
         result = NodeMaintenance(module.run_command, module.check_mode, module.warn).run(
             p["name"], p["state"], p["wait"], p["timeout"])
     except VmError as exc:

@@ -244,14 +244,17 @@ options:
     description:
       - Timeout of the resource's stop operation (seconds, or with C(s), C(min) or C(h)),
         the time a guest has to shut down before it is powered off. 30 seconds for a new VM.
+      - More than 0 and at most 24 hours (C(inf), C(nan) or C(1e400) are refused).
     type: str
   migrate_to_timeout:
     description:
       - Timeout of the resource's migrate_to operation. 120 seconds for a new VM.
+      - More than 0 and at most 24 hours (seconds, or with C(ms), C(s), C(min) or C(h)).
     type: str
   migration_downtime:
     description:
-      - Maximum downtime of a live migration, in milliseconds.
+      - Maximum downtime of a live migration, in milliseconds (a whole number, at most
+        86400000, that is 24 hours).
     type: str
   priority:
     description:
@@ -300,6 +303,12 @@ options:
       - crmsh C(configure) commands (SEAPATH's option), run as argument lists when the
         resource is added to Pacemaker (create, enable, clone). Needs crmsh on the node; the
         task fails with a clear message before any change when it is missing.
+      - Only lines that create a constraint naming the VM are accepted, for example
+        C(location <id> <name> <score>: <node>), C(location <id> <name> rule <score>: <expression>),
+        C(colocation <id> inf: <name> <other>) or C(order <id> Mandatory: <other> <name>), written
+        with letters, digits, spaces and C(_ . : = + # - ( ) [ ]). Any other crmsh command
+        (C(filter), C(load), C(erase), C(delete), C(primitive), C(property)...) is refused
+        before any change, and again when stored lines are replayed at an enable.
       - Prefer O(constraints), which needs no crmsh and is kept in step on every run.
     type: list
     elements: str
@@ -343,11 +352,12 @@ options:
     type: str
   remote_port:
     description:
-      - Port of the guest's pacemaker_remote (Pacemaker's default is 3121).
-    type: int
+      - Port of the guest's pacemaker_remote (Pacemaker's default is 3121), 1 to 65535.
+    type: raw
   remote_timeout:
     description:
-      - Time to wait for the guest's pacemaker_remote connection (C(remote-connect-timeout)).
+      - Time to wait for the guest's pacemaker_remote connection (C(remote-connect-timeout)):
+        more than 0 and at most 24 hours (seconds, or with C(ms), C(s), C(min) or C(h)).
     type: str
   purge:
     description:
@@ -359,8 +369,9 @@ options:
   trash_delay:
     description:
       - Seconds removed images stay protected in the RBD trash (C(rbd trash restore) brings
-        them back) before a trash purge may delete them.
-    type: int
+        them back) before a trash purge may delete them (a whole number, 0 to 315360000:
+        ten years).
+    type: raw
     default: 0
 notes:
   - RBD namespaces are not offered, although the RBD store and our resource agent handle
@@ -563,6 +574,9 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils import cluster_intent
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
 from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
 from ansible_collections.gridvirt.kvm.plugins.module_utils.cluster import ClusterVm
+
+# Ten years: longer is a unit mistake.
+MAX_TRASH_DELAY = 10 * 365 * 24 * 3600
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 
 COMMANDS = ["create", "remove", "list_vms", "start", "stop", "status", "clone", "enable",
@@ -579,6 +593,7 @@ def argument_spec():
     args = spec.purge_argument_spec()
     args.update(
         ceph_conf=dict(type="path", default="/etc/ceph/ceph.conf"),
+        connect_timeout=dict(type="raw", default=30),
         ceph_user=dict(type="str", default="libvirt"),
         keyring=dict(type="path"),
         pool=dict(type="str", default="rbd"),
@@ -624,10 +639,10 @@ def argument_spec():
         strong=dict(type="bool", default=False),
         remote_name=dict(type="str"),
         remote_address=dict(type="str"),
-        remote_port=dict(type="int"),
+        remote_port=dict(type="raw"),
         remote_timeout=dict(type="str"),
         purge=dict(type="bool", default=False),
-        trash_delay=dict(type="int", default=0),
+        trash_delay=dict(type="raw", default=0),
     )
     return args
 
@@ -639,6 +654,11 @@ def check_request(params):
         spec.validate_vm_name(params["name"])
     spec.validate_pool_name(params["pool"])
     spec.validate_uuid(params["secret_uuid"])
+    params["connect_timeout"] = spec.validate_connect_timeout(params["connect_timeout"])
+    params["trash_delay"] = spec.whole_number(params["trash_delay"], "trash_delay", 0,
+                                              MAX_TRASH_DELAY)
+    spec.normalize_numbers(params, ("remote_port",))
+    spec.normalize_purge_numbers(params)
     _check_command_inputs(params)
     if params["xml"]:
         dx.reject_owned_disks(dx.parse_domain(params["xml"]))

@@ -109,12 +109,12 @@ options:
     default: default
   memory:
     description:
-      - Memory of the VM in MiB; overrides the XML.
-    type: int
+      - Memory of the VM in MiB (a whole number, 16 MiB to 16 TiB); overrides the XML.
+    type: raw
   vcpus:
     description:
-      - Number of virtual CPUs; overrides the XML.
-    type: int
+      - Number of virtual CPUs (a whole number, 1 to 4096); overrides the XML.
+    type: raw
   autostart:
     description:
       - Start the VM when libvirtd starts. Left as it is when not given.
@@ -142,8 +142,9 @@ options:
     default: false
   stop_timeout:
     description:
-      - Seconds to wait for a graceful shutdown before powering off.
-    type: int
+      - Seconds to wait for a graceful shutdown before powering off (a whole number, 0 to
+        86400).
+    type: raw
     default: 60
   apply:
     description:
@@ -375,6 +376,7 @@ def argument_spec():
     args = spec.purge_argument_spec()
     args.update(
         uri=dict(type="str", default="qemu:///system"),
+        connect_timeout=dict(type="raw", default=30),
         name=dict(type="str", aliases=["guest"]),
         state=dict(type="str", choices=["present", "running", "started", "stopped", "absent"]),
         command=dict(type="str", choices=COMMANDS),
@@ -383,13 +385,13 @@ def argument_spec():
         additional_disks=dict(type="list", elements="raw"),
         disk_bus=dict(type="str", choices=["virtio", "scsi", "sata", "ide"]),
         pool=dict(type="str", default="default"),
-        memory=dict(type="int"),
-        vcpus=dict(type="int"),
+        memory=dict(type="raw"),
+        vcpus=dict(type="raw"),
         autostart=dict(type="bool"),
         metadata=dict(type="dict"),
         metadata_name=dict(type="str"),
         force=dict(type="bool", default=False),
-        stop_timeout=dict(type="int", default=60),
+        stop_timeout=dict(type="raw", default=60),
         apply=dict(type="str", choices=["none", "restart"], default="none"),
         nostart=dict(type="bool", default=False),
         src_name=dict(type="str"),
@@ -402,6 +404,11 @@ def argument_spec():
 def check_request(params):
     """Cross-option rules Ansible's argspec cannot express; raises VmError."""
     action = params["command"] or params["state"]
+    params["stop_timeout"] = spec.whole_number(params["stop_timeout"], "stop_timeout", 0,
+                                               spec.MAX_WAIT_SECONDS)
+    params["connect_timeout"] = spec.validate_connect_timeout(params["connect_timeout"])
+    spec.normalize_numbers(params, ("memory", "vcpus"))
+    spec.normalize_purge_numbers(params)
     if params["command"] != "list_vms":
         spec.validate_vm_name(params["name"])
     if params["command"] == "clone":
@@ -416,8 +423,6 @@ def check_request(params):
         raise VmError("metadata is required when command is set_metadata.")
     if params["purge_date"] is not None:
         spec.parse_purge_date(params["purge_date"])
-    if params["stop_timeout"] < 0:
-        raise VmError("stop_timeout must be zero or more seconds.")
     spec.validate_memory(params["memory"])
     spec.validate_vcpus(params["vcpus"])
     spec.validate_metadata(params["metadata"])

@@ -176,6 +176,39 @@ def test_lease_excludes_a_second_holder_and_is_renewed(store):
         other.close()
 
 
+def lock_objects(store):
+    return sorted(o.key for o in store.ioctx.list_objects()
+                  if o.key == rbd_store.lock_object(VM))
+
+
+def test_a_released_lease_leaves_no_lock_object(store):
+    with store.lease(VM, wait_seconds=1, lease_seconds=30):
+        assert lock_objects(store) == [rbd_store.lock_object(VM)]
+    assert lock_objects(store) == []
+    with store.lease(VM, wait_seconds=1, lease_seconds=30):  # and it can be taken again
+        pass
+    assert lock_objects(store) == []
+
+
+def test_a_lease_lost_to_another_run_is_not_removed_with_ours(store):
+    """Our lease ran out and another run holds the lock now: our release leaves its lock."""
+    lease = store.lease(VM, wait_seconds=1, lease_seconds=30).__enter__()
+    obj = rbd_store.lock_object(VM)
+    store.ioctx.unlock(obj, rbd_store.LOCK_NAME, lease.cookie)
+    other = new_store()
+    try:
+        other.ioctx.lock_exclusive(obj, rbd_store.LOCK_NAME, "other-run", "test", 30, 0)
+        lease.__exit__(None, None, None)
+        assert lock_objects(store) == [obj]
+        with pytest.raises(VmError):
+            with store.lease(VM, wait_seconds=0, lease_seconds=30):
+                pass
+        other.ioctx.unlock(obj, rbd_store.LOCK_NAME, "other-run")
+    finally:
+        other.close()
+    store.ioctx.remove_object(obj)
+
+
 def test_lease_of_a_killed_holder_expires(store):
     """A holder that dies without releasing (kill -9) blocks the VM for one lease only."""
     script = ("import sys, time; sys.path.insert(0, %r)\n"

@@ -4,6 +4,7 @@ import subprocess
 import time
 
 import pytest
+from lxml import etree
 
 import lab
 
@@ -11,10 +12,12 @@ MODULE = "gridvirt.kvm.cluster_vm"
 RBD = ["rbd", "--id", "libvirt", "--format", "json"]
 # rbd's changing commands reject --format.
 RBD_CHANGE = ["rbd", "--id", "libvirt"]
+RADOS = ["rados", "--id", "libvirt", "-p", "rbd"]
+LOCK_PREFIX = "gridvirt.lock."
 
 
-def run_cluster(args, check=False, diff=False):
-    return lab.run_module(args, module=MODULE, check=check, diff=diff)
+def run_cluster(args, check=False, diff=False, timeout=900):
+    return lab.run_module(args, module=MODULE, check=check, diff=diff, timeout=timeout)
 
 
 def ok(args, **kwargs):
@@ -64,6 +67,32 @@ def cib_configuration():
                           capture_output=True, text=True, check=True).stdout
 
 
+def node_attributes():
+    """The nodes' attributes in the CIB status section (standby, fail counts, ...)."""
+    status = etree.fromstring(subprocess.run(
+        ["cibadmin", "--query", "--scope", "status"], capture_output=True, check=True).stdout)
+    return sorted((state.get("uname"), pair.get("name"), pair.get("value"))
+                  for state in status.iter("node_state")
+                  for pair in state.iterfind("transient_attributes//nvpair"))
+
+
+def lock_objects():
+    """The per-VM lock objects of the pool (gridvirt.lock.<vm>) with their lockers."""
+    listing = subprocess.run(RADOS + ["ls"], capture_output=True, text=True, check=True).stdout
+    locks = {}
+    for name in sorted(n for n in listing.split() if n.startswith(LOCK_PREFIX)):
+        held = json.loads(subprocess.run(RADOS + ["lock", "list", name, "--format", "json"],
+                                         capture_output=True, text=True, check=True).stdout)
+        lockers = []
+        for lock in held.get("locks", []):
+            info = json.loads(subprocess.run(
+                RADOS + ["lock", "info", name, lock["name"], "--format", "json"],
+                capture_output=True, text=True, check=True).stdout)
+            lockers.append((lock["name"], sorted(locker.get("cookie", "") for locker in info.get("lockers", []))))
+        locks[name] = lockers
+    return locks
+
+
 def cib_xpath(xpath):
     """Elements of the CIB matching xpath, as text ('' when none)."""
     proc = subprocess.run(["cibadmin", "--query", "--xpath", xpath], capture_output=True,
@@ -72,14 +101,17 @@ def cib_xpath(xpath):
 
 
 def fingerprint():
-    """Everything a cluster_vm call could change: RBD images with their snapshots and
-    metadata, groups with their snapshots, the trash, the CIB configuration, libvirt."""
+    """Everything a cluster_vm call could change: RBD images with their ids, sizes,
+    snapshots and metadata, groups with their snapshots, the trash, the per-VM RADOS lock
+    objects, the CIB configuration and its nodes' attributes, libvirt's definitions."""
     state = {"images": {}, "groups": {}, "trash": trash(), "cib": cib_configuration(),
-             "domains": lab.domain_names()}
+             "node_attributes": node_attributes(), "locks": lock_objects(),
+             "domains": lab.definitions()}
     for name in images():
         snaps = sorted((s["name"], s.get("protected"))
                        for s in rbd("snap", "ls", "--all", name))
-        state["images"][name] = (snaps, image_meta(name))
+        info = image_info(name)
+        state["images"][name] = (info["id"], info["size"], snaps, image_meta(name))
     for group in groups():
         members = sorted(i["image"] for i in rbd("group", "image", "list", group))
         snaps = sorted(s["snapshot"] for s in rbd("group", "snap", "ls", group))
@@ -108,43 +140,67 @@ def remove_image(name, patience=45):
     while True:
         proc = subprocess.run(RBD_CHANGE + ["rm", name], capture_output=True, text=True,
                               check=False)
-        if proc.returncode == 0 or "watchers" not in proc.stderr:
+        if proc.returncode == 0:
             return
-        if time.monotonic() >= deadline:
-            return
+        if "watchers" not in proc.stderr or time.monotonic() >= deadline:
+            raise AssertionError("Test cleanup cannot remove RBD image %s: %s"
+                                 % (name, proc.stderr.strip()))
         time.sleep(2)
 
 
+def unprotected(snapshots):
+    """Snapshots as rbd snap ls lists them -> those to unprotect before a purge."""
+    return [s["name"] for s in snapshots if str(s.get("protected")).lower() == "true"]
+
+
+def run_steps(steps):
+    """rbd commands in order, up to the first that fails; -> its error, or None."""
+    for step in steps:
+        proc = subprocess.run(RBD_CHANGE + step, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            return "rbd %s: %s" % (" ".join(step), proc.stderr.strip())
+    return None
+
+
 def remove_trashed(image_id):
-    for snap in rbd("snap", "ls", "--all", "--image-id", image_id):
-        subprocess.run(RBD_CHANGE + ["snap", "unprotect", "--image-id", image_id,
-                                     "--snap", snap["name"]], capture_output=True, check=False)
-    subprocess.run(RBD_CHANGE + ["snap", "purge", "--image-id", image_id], capture_output=True,
-                   check=False)
-    subprocess.run(RBD_CHANGE + ["trash", "rm", "--force", image_id], capture_output=True,
-                   check=False)
+    """-> the error of a trashed image's removal, or None."""
+    steps = [["snap", "unprotect", "--image-id", image_id, "--snap", snap]
+             for snap in unprotected(rbd("snap", "ls", "--all", "--image-id", image_id))]
+    return run_steps(steps + [["snap", "purge", "--image-id", image_id],
+                              ["trash", "rm", "--force", image_id]])
+
+
+def remove_listed(name):
+    """-> the error of an image's removal (snapshots unprotected and purged first), or None."""
+    steps = [["snap", "unprotect", "%s@%s" % (name, snap)]
+             for snap in unprotected(rbd("snap", "ls", name))]
+    error = run_steps(steps + [["snap", "purge", name]])
+    if error is None:
+        remove_image(name)
+    return error
 
 
 def remove_all(prefix):
-    """Remove every VM, image, trash entry and constraint whose name starts with prefix."""
+    """Remove every VM, image, trash entry and constraint whose name starts with prefix;
+    fails, naming what is left, when anything could not be removed."""
     for group in groups():
         if group.startswith(prefix):
-            run_cluster({"name": group, "state": "absent", "purge": True})
-    for name in sorted(images(), key=lambda n: "_gvclone" in n):
-        if prefix in name:
-            for snap in rbd("snap", "ls", name):
-                subprocess.run(RBD_CHANGE + ["snap", "unprotect", "%s@%s" % (name, snap["name"])],
-                               capture_output=True, check=False)
-            subprocess.run(RBD_CHANGE + ["snap", "purge", name], capture_output=True,
-                           check=False)
-            remove_image(name)
-    # Trashed clones first, then the trashed images they hung from (a second pass): a
-    # parent keeps its protected clone snapshot until its children are gone.
-    for _attempt in range(2):
-        for entry in rbd("trash", "ls"):
-            if prefix in entry["name"]:
-                remove_trashed(entry["id"])
+            ok({"name": group, "state": "absent", "purge": True})
+    # A parent keeps its protected clone snapshot until its clones are gone, listed or in
+    # the trash: passes until nothing is left, and the errors of the last pass if anything is.
+    errors = []
+    for _attempt in range(3):
+        errors = [remove_listed(name) for name in images() if prefix in name]
+        errors += [remove_trashed(entry["id"]) for entry in rbd("trash", "ls")
+                   if prefix in entry["name"]]
+        errors = [e for e in errors if e]
+        if not errors:
+            break
     lab.remove_everything(prefix)
+    left = ([g for g in groups() if g.startswith(prefix)] + [i for i in images() if prefix in i]
+            + [t for t in trash() if prefix in t])
+    if left or errors:
+        raise AssertionError("Test cleanup left %s behind: %s" % (left, errors))
 
 
 def cleanup_fixture(prefix):

@@ -3,6 +3,7 @@
 Modules run through ansible itself (ad-hoc, the `tree` callback writes each result as JSON),
 so every test exercises the same path a playbook does.
 """
+import hashlib
 import json
 import os
 import random
@@ -36,9 +37,9 @@ def ansible_env():
 
 
 def run_module(args, module="gridvirt.kvm.standalone_vm", check=False, diff=False, host=HOST,
-               inventory=None):
+               inventory=None, timeout=900):
     """Run one module task through ansible on HOST (of INVENTORY, else ansible.cfg's);
-    returns its result dict."""
+    returns its result dict. A task still running after ``timeout`` seconds is an error."""
     with tempfile.TemporaryDirectory() as tree:
         env = ansible_env()
         env["ANSIBLE_CALLBACK_TREE_DIR"] = tree
@@ -50,7 +51,7 @@ def run_module(args, module="gridvirt.kvm.standalone_vm", check=False, diff=Fals
         if diff:
             cmd.append("--diff")
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
-                              timeout=900, check=False)
+                              timeout=timeout, check=False)
         path = os.path.join(tree, host)
         if not os.path.exists(path):
             raise AssertionError("ansible wrote no result:\n%s\n%s" % (proc.stdout, proc.stderr))
@@ -97,12 +98,33 @@ def domain_state(name):
         c.close()
 
 
+def snapshot_names(name):
+    """The VM's snapshots as libvirt holds them."""
+    c = conn()
+    try:
+        return sorted(s.getName() for s in c.lookupByName(name).listAllSnapshots())
+    finally:
+        c.close()
+
+
 def pool_files():
     return sorted(os.listdir(POOL_DIR)) if os.path.isdir(POOL_DIR) else []
 
 
+def definitions():
+    """Every libvirt domain with its definition (not only its name)."""
+    c = conn()
+    try:
+        return dict((d.name(), d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+                    for d in c.listAllDomains())
+    finally:
+        c.close()
+
+
 def fingerprint():
-    """Everything a module call could change on the hypervisor."""
+    """Everything a module call could change on the hypervisor: every definition with its
+    snapshots, the pools, each pool file's size, mode and content (content only where no
+    running guest writes to it), and the lock directory."""
     c = conn()
     try:
         doms = {}
@@ -111,13 +133,41 @@ def fingerprint():
                               d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE),
                               sorted(s.getName() for s in d.listAllSnapshots()))
         pools = sorted(c.listStoragePools() + c.listDefinedStoragePools())
+        in_use = set(path for d in c.listAllDomains() if d.isActive()
+                     for path in disk_sources(etree.fromstring(d.XMLDesc(0))))
     finally:
         c.close()
     files = {}
     for f in pool_files():
-        st = os.stat(os.path.join(POOL_DIR, f))
-        files[f] = st.st_size
-    return {"domains": doms, "pools": pools, "files": files}
+        path = os.path.join(POOL_DIR, f)
+        st = os.lstat(path)
+        files[f] = (st.st_size, oct(st.st_mode), None if path in in_use else file_digest(path))
+    return {"domains": doms, "pools": pools, "files": files, "locks": lock_entries()}
+
+
+def disk_sources(root):
+    return [s.get("file") for s in root.findall("./devices/disk/source") if s.get("file")]
+
+
+def file_digest(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def lock_entries():
+    """The per-VM lock files of this host, with their modes (a run that was refused before
+    any change must not even have taken a lock)."""
+    from ansible_collections.gridvirt.kvm.plugins.module_utils import host_lock
+
+    if not os.path.lexists(host_lock.LOCK_DIR) or not os.listdir(host_lock.LOCK_DIR):
+        return None  # the first run of a host makes the directory: it is empty between runs
+    entries = {}
+    for name in sorted(os.listdir(host_lock.LOCK_DIR)):
+        entries[name] = oct(os.lstat(os.path.join(host_lock.LOCK_DIR, name)).st_mode)
+    return oct(os.lstat(host_lock.LOCK_DIR).st_mode), entries
 
 
 def backing_file(path):
@@ -221,11 +271,14 @@ def remove_everything(prefix):
             os.unlink(os.path.join(os.path.dirname(SERIAL_LOG), f))
     c = conn()
     try:
-        c.storagePoolLookupByName("default").refresh(0)
-    except libvirt.libvirtError:
-        pass
+        if "default" in c.listStoragePools():
+            c.storagePoolLookupByName("default").refresh(0)
+        left = [d.name() for d in c.listAllDomains() if d.name().startswith(prefix)]
     finally:
         c.close()
+    left += [f for f in pool_files() if f.startswith(prefix) and "." in f]
+    if left:
+        raise AssertionError("Test cleanup left %s behind." % left)
 
 
 def cleanup_fixture(prefix):

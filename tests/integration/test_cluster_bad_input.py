@@ -33,14 +33,15 @@ CASES = [
     ("name with a slash", create(name="rbd/vm"), "Invalid VM name"),
     ("malformed xml", create(xml="<domain><name>x</domain>"), "not well-formed XML"),
     ("xml with its own disk", create(xml=DISK_XML), "must not contain disk devices"),
-    ("missing image", create(system_image="/nonexistent/disk.qcow2"), "does not exist"),
+    ("missing image", create(system_image="/nonexistent/disk.qcow2"),
+     "Disk image /nonexistent/disk.qcow2 does not exist on the hypervisor (or is not a file)."),
     ("create without image", create(system_image=None), "give both xml and system_image"),
     ("unknown preferred host", create(preferred_host="nosuchnode"),
      "preferred_host nosuchnode is not a node of the cluster"),
     ("unknown pinned host", create(pinned_host="nosuchnode"),
      "pinned_host nosuchnode is not a node of the cluster"),
     ("bad pool name", create(pool="a/b"), "Invalid storage pool name"),
-    ("unknown pool", create(pool="nosuchpool"), "nosuchpool"),
+    ("unknown pool", create(pool="nosuchpool"), "The Ceph pool nosuchpool does not exist."),
     ("bad secret uuid", create(secret_uuid="not-a-uuid"), "Invalid UUID"),
     ("negative disk size", create(additional_disks=["-1G"]), "Invalid additional disk size"),
     ("reserved metadata key xml", create(metadata={"xml": "x"}), "reserved"),
@@ -69,7 +70,7 @@ CASES = [
      "not well-formed"),
     ("colocated with itself", create(colocated_vms=[VM]), "cannot be colocated with itself"),
     ("colocated with a missing VM", create(colocated_vms=[PREFIX + "ghost"]),
-     "does not exist"),
+     "VM %sghost does not exist." % PREFIX),
     ("state and command", {"name": VM, "state": "present", "command": "status"},
      "mutually exclusive"),
     ("purge number and date", on_vm("purge_image", purge_number=1,
@@ -79,12 +80,13 @@ CASES = [
     ("bad iso date", on_vm("purge_image", purge_date={"iso_8601": "yesterday"}),
      "Invalid purge_date"),
     ("clone without source", on_vm("clone"), "src_name is required"),
-    ("clone of a missing VM", on_vm("clone", src_name=PREFIX + "ghost"), "does not exist"),
+    ("clone of a missing VM", on_vm("clone", src_name=PREFIX + "ghost"),
+     "VM %sghost does not exist." % PREFIX),
     ("bad snapshot name", on_vm("create_snapshot", snapshot_name="a b"),
      "Invalid snapshot name"),
-    ("start a missing VM", on_vm("start"), "does not exist"),
+    ("start a missing VM", on_vm("start"), "VM %s does not exist." % VM),
     ("snapshot of a missing VM", on_vm("create_snapshot", snapshot_name="s"),
-     "does not exist"),
+     "VM %s does not exist." % VM),
     ("colocation without VMs", on_vm("define_colocation"), "colocated_vms is required"),
     ("remote without name", on_vm("add_pacemaker_remote"), "remote_name is required"),
     ("remote port out of range", on_vm("add_pacemaker_remote", remote_name="r",
@@ -92,6 +94,50 @@ CASES = [
     ("get_metadata without key", on_vm("get_metadata"), "metadata_name is required"),
     ("negative trash delay", {"name": VM, "state": "absent", "trash_delay": -1},
      "trash_delay must be zero or more"),
+    ("name ending in a newline", create(name=VM + "\n"),
+     "Invalid VM name %r: use 1 to 63 letters, digits, '-' or '_', starting with a letter or "
+     "digit." % (VM + "\n")),
+    ("name with NUL", create(name=VM + "\x00"),
+     "Invalid VM name %r: use 1 to 63 letters, digits, '-' or '_', starting with a letter or "
+     "digit." % (VM + "\x00")),
+    ("snapshot name with newline", {"name": VM, "command": "create_snapshot",
+                                    "snapshot_name": "s1\n"},
+     "Invalid snapshot name 's1\\n': use 1 to 128 letters, digits, '-', '_', '.' or ':', "
+     "starting with a letter or digit."),
+    ("metadata key with newline", create(metadata={"k\n": "x"}),
+     "Invalid metadata key 'k\\n': use 1 to 64 letters, digits, '-', '_' or '.', starting with "
+     "a letter or digit."),
+    ("pacemaker attribute name with newline",
+     create(pacemaker_meta={"resource-stickiness\n": 1}),
+     "pacemaker_meta: 'resource-stickiness\\n' is not a valid attribute name."),
+    ("doctype with a file entity", create(xml=(
+        "<!DOCTYPE domain [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>"
+        + GOOD_XML.replace("<vcpu>", "<description>&x;</description><vcpu>"))),
+     "The xml option must not contain a DOCTYPE declaration."),
+    ("doctype with an http DTD", create(xml=(
+        "<!DOCTYPE domain SYSTEM 'http://127.0.0.1:9/d.dtd'>" + GOOD_XML)),
+     "The xml option must not contain a DOCTYPE declaration."),
+    ("billion laughs", create(xml=(
+        "<!DOCTYPE domain [<!ENTITY a0 'lol'>"
+        + "".join("<!ENTITY a%d '%s'>" % (i, ("&a%d;" % (i - 1)) * 10) for i in range(1, 11))
+        + "]>" + GOOD_XML.replace("<vcpu>", "<description>&a10;</description><vcpu>"))),
+     "The xml option must not contain a DOCTYPE declaration."),
+    ("xml nested 10000 deep", create(xml=(
+        "<domain type='qemu'>" + "<x>" * 10000 + "</x>" * 10000 + "</domain>")),
+     "The xml option is not well-formed XML: Excessive depth in document: 256"),
+    # Numbers Ansible's own int conversion would crash on ("cannot convert Infinity").
+    ("trash delay inf", {"name": VM, "state": "absent", "trash_delay": "inf"},
+     "trash_delay must be zero or more and at most 315360000 (a whole number), not 'inf'."),
+    ("trash delay 1e400", {"name": VM, "state": "absent", "trash_delay": 1e400},
+     "trash_delay must be zero or more and at most 315360000 (a whole number), not inf."),
+    ("connect timeout nan", create(connect_timeout=float("nan")),
+     "connect_timeout must be at least 1 and at most 600 (a whole number), not nan."),
+    ("connect timeout zero", create(connect_timeout=0),
+     "connect_timeout must be at least 1 and at most 600 (a whole number), not 0."),
+    ("remote port inf", on_vm("add_pacemaker_remote", remote_name="r", remote_port=1e400),
+     "remote_port must be a whole number, not inf."),
+    ("purge number inf", on_vm("purge_image", purge_number="inf"),
+     "purge_number must be a whole number, not 'inf'."),
 ]
 
 clean = cl.cleanup_fixture(PREFIX)

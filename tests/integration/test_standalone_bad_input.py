@@ -14,6 +14,8 @@ DISK_XML = GOOD_XML.replace(
     "<target dev='vda' bus='virtio'/></disk>")
 ENTITY_XML = ("<!DOCTYPE domain [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>"
               "<domain type='qemu'><name>&x;</name></domain>")
+# Loopback, a port nothing listens on: libvirt's connection is refused at once.
+CLOSED_PORT_URI = "qemu+tcp://127.0.0.1:1/system"
 
 
 def create(**extra):
@@ -34,11 +36,14 @@ CASES = [
     ("xml with its own disk", create(xml=DISK_XML), "must not contain disk devices"),
     ("doctype with entity", create(xml=ENTITY_XML), "must not contain a DOCTYPE"),
     ("empty xml", create(xml="  "), "is empty"),
-    ("missing image", create(system_image="/nonexistent/disk.qcow2"), "does not exist"),
-    ("image is a directory", create(system_image="/tmp"), "does not exist"),
+    ("missing image", create(system_image="/nonexistent/disk.qcow2"),
+     "Disk image /nonexistent/disk.qcow2 does not exist on the hypervisor (or is not a file)."),
+    ("image is a directory", create(system_image="/tmp"),
+     "Disk image /tmp does not exist on the hypervisor (or is not a file)."),
     ("relative image path", create(system_image="disk.qcow2"), "must be an absolute path"),
     ("create without image", create(system_image=None), "give both xml and system_image"),
-    ("unknown pool", create(pool="nosuchpool"), "storage pool nosuchpool does not exist"),
+    ("unknown pool", create(pool="nosuchpool"),
+     "The storage pool nosuchpool does not exist on this hypervisor."),
     ("bad pool name", create(pool="a/b"), "Invalid storage pool name"),
     ("negative disk size", create(additional_disks=["-1G"]), "Invalid additional disk size"),
     ("absurd disk size", create(additional_disks=["100000T"]), "larger than 64 TiB"),
@@ -63,13 +68,46 @@ CASES = [
                            "purge_date": {"time": "10:00", "posix": 5}}, "only used together"),
     ("clone without source", {"name": VM, "command": "clone"}, "src_name is required"),
     ("clone of a missing VM", {"name": VM, "command": "clone", "src_name": "itbnothere"},
-     "does not exist"),
+     "Cannot clone VM itbnothere: it does not exist."),
     ("bad snapshot name", {"name": VM, "command": "create_snapshot", "snapshot_name": "a b"},
      "Invalid snapshot name"),
-    ("start a missing VM", {"name": VM, "command": "start"}, "does not exist"),
+    ("start a missing VM", {"name": VM, "command": "start"},
+     "Cannot start VM %s: it does not exist." % VM),
     ("get_metadata without key", {"name": VM, "command": "get_metadata"},
      "metadata_name is required"),
     ("negative stop timeout", create(stop_timeout=-1), "stop_timeout must be zero or more"),
+    ("unreachable uri, read", {"name": VM, "command": "status", "uri": CLOSED_PORT_URI},
+     "Cannot connect to libvirt at %s: " % CLOSED_PORT_URI),
+    ("unreachable uri, change", create(uri=CLOSED_PORT_URI),
+     "Cannot connect to libvirt at %s: " % CLOSED_PORT_URI),
+    ("name ending in a newline", create(name=VM + "\n"),
+     "Invalid VM name %r: use 1 to 63 letters, digits, '-' or '_', starting with a letter or "
+     "digit." % (VM + "\n")),
+    ("name with NUL", create(name=VM + "\x00"),
+     "Invalid VM name %r: use 1 to 63 letters, digits, '-' or '_', starting with a letter or "
+     "digit." % (VM + "\x00")),
+    ("snapshot name with newline", {"name": VM, "command": "create_snapshot",
+                                    "snapshot_name": "s1\n"},
+     "Invalid snapshot name 's1\\n': use 1 to 128 letters, digits, '-', '_', '.' or ':', "
+     "starting with a letter or digit."),
+    ("metadata key with newline", create(metadata={"k\n": "x"}),
+     "Invalid metadata key 'k\\n': use 1 to 64 letters, digits, '-', '_' or '.', starting with "
+     "a letter or digit."),
+    # Numbers Ansible's own int conversion would crash on ("cannot convert Infinity").
+    ("stop timeout inf", create(stop_timeout="inf"),
+     "stop_timeout must be zero or more and at most 86400 (a whole number), not 'inf'."),
+    ("stop timeout 1e400", create(stop_timeout=1e400),
+     "stop_timeout must be zero or more and at most 86400 (a whole number), not inf."),
+    ("stop timeout of more than a day", create(stop_timeout=86401),
+     "stop_timeout must be zero or more and at most 86400 (a whole number), not 86401."),
+    ("memory inf", create(memory=float("inf")),
+     "memory must be a whole number, not inf."),
+    ("vcpus nan", create(vcpus="nan"),
+     "vcpus must be a whole number, not 'nan'."),
+    ("connect timeout inf", create(connect_timeout="inf"),
+     "connect_timeout must be at least 1 and at most 600 (a whole number), not 'inf'."),
+    ("purge posix inf", {"name": VM, "command": "purge_image", "purge_date": {"posix": 1e400}},
+     "purge_date.posix must be a whole number, not inf."),
 ]
 
 

@@ -299,3 +299,108 @@ def test_an_old_pin_is_replaced_by_the_rule_then_compares_equal(offline_cluster)
     assert xmlutil.canonical(present) == xmlutil.canonical(wanted)
     rc, out, err = run(["crm_verify", "--live-check", "--verbose"])
     assert rc == 0, out + err
+
+
+# ---- durations: finite and bounded (24 h) ------------------------------------------------
+
+DURATION_BOUND = "must be a positive duration of at most 24 h (seconds, or a number with ms, s, "
+
+
+@pytest.mark.parametrize("option", ["stop_timeout", "migrate_to_timeout"])
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e400", "1e3", "1" + "0" * 400,
+                                   "infinity", "25h", "86401", "1441min", "0", "0s", "-30",
+                                   "30 seconds", "\u0663\u0660", "30s\n", "1_000", ""])
+def test_duration_options_accept_only_finite_bounded_durations(option, value):
+    if value == "":
+        # An empty string removes the stored value (not a duration to check).
+        assert ci.intent_from_options({option: value}) == {
+            dict(ci.SCALAR_OPTIONS)[option]: None}
+        return
+    with pytest.raises(VmError) as err:
+        ci.intent_from_options({option: value})
+    assert err.value.msg == "%s %s %r." % (option, DURATION_BOUND + "min or h), not", value)
+
+
+@pytest.mark.parametrize("value,seconds", [("30", 30), ("30s", 30), ("500ms", 0.5),
+                                           ("2min", 120), ("1h", 3600), ("24h", 86400),
+                                           ("86400", 86400), ("1440min", 86400),
+                                           ("1.5h", 5400), ("30 s", 30)])
+def test_durations_up_to_a_day_build_the_primitive(value, seconds):
+    meta = metadata(stop_timeout=value, migrate_to_timeout=value)
+    prim = ci.desired_primitive("vm1", STORE, meta, "Stopped")
+    timeouts = pcmk.primitive_timeouts(prim)
+    assert timeouts["stop"] == int(seconds) and timeouts["migrate_to"] == int(seconds)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e400", "25h", "0"])
+def test_remote_timeout_is_bounded_too(value):
+    with pytest.raises(VmError) as err:
+        ci.validate_remote({"remote_name": "g1", "remote_timeout": value})
+    assert err.value.msg.startswith("remote_timeout " + DURATION_BOUND)
+
+
+@pytest.mark.parametrize("value", ["86400001", "1e400", "inf", "nan", "9" * 400])
+def test_migration_downtime_is_a_bounded_whole_number_of_milliseconds(value):
+    with pytest.raises(VmError) as err:
+        ci.intent_from_options({"migration_downtime": value})
+    assert err.value.msg == ("migration_downtime must be a whole number of at least 0 and at "
+                             "most 86400000, not %r." % value)
+    assert ci.intent_from_options({"migration_downtime": "86400000"}) == {
+        ci.KEY_MIGRATION_DOWNTIME: "86400000"}
+
+
+@pytest.mark.parametrize("text", ["inf", "nan", "1e400", "1" + "0" * 400, "30 seconds", "1e3s",
+                                  "0x10", "\u0663\u0660"])
+def test_duration_parsing_refuses_what_is_not_a_finite_duration(text):
+    with pytest.raises(ValueError):
+        pcmk.duration_seconds(text)
+
+
+@pytest.mark.parametrize("key,option", [(ci.KEY_STOP_TIMEOUT, "stop_timeout"),
+                                        (ci.KEY_MIGRATE_TO_TIMEOUT, "migrate_to_timeout")])
+def test_a_bad_stored_duration_is_a_sentence_not_a_crash(key, option):
+    """Seen on the lab: 'inf' stored by an earlier version crashed every later task
+    ("cannot convert float infinity to integer")."""
+    meta = metadata()
+    meta[key] = "inf"
+    with pytest.raises(VmError) as err:
+        ci.desired_primitive("vm1", STORE, meta, "Started")
+    assert err.value.msg == ("The stored %s of VM vm1 is 'inf', not a positive duration of at "
+                             "most 24 h: give %s again to replace it." % (option, option))
+
+
+# ---- crm_config_cmd: checked when read, and again when replayed ---------------------------
+
+def test_crm_config_cmd_lines_are_checked_when_the_task_is_read():
+    line = "location vm1-ping vm1 rule pingd: defined pingd"
+    updates = ci.intent_from_options({"name": "vm1", "crm_config_cmd": [line]})
+    assert json.loads(updates[ci.KEY_CRM_CMDS]) == [line]
+    assert ci.intent_from_options({"name": "vm1", "crm_config_cmd": []}) == {
+        ci.KEY_CRM_CMDS: None}
+    with pytest.raises(VmError) as err:
+        ci.intent_from_options({"name": "vm1", "crm_config_cmd": [line, 'filter "touch /x"']})
+    assert err.value.msg.startswith("crm_config_cmd[1] ('filter \"touch /x\"'): only location")
+    with pytest.raises(VmError) as err:
+        ci.intent_from_options({"name": "vm1", "crm_config_cmd": ["location l vm1 1: 'hv1"]})
+    assert "cannot be read as a crmsh line: No closing quotation" in err.value.msg
+
+
+def test_stored_crm_lines_are_checked_again_before_they_are_replayed():
+    good = "colocation vm1-with-db inf: vm1 db"
+    meta = {ci.KEY_NAME: "vm1", ci.KEY_CRM_CMDS: ci.dump_json([good])}
+    assert ci.stored_crm_commands("vm1", meta) == [good.split()]
+    assert ci.stored_crm_commands("vm1", {}) == []
+    meta[ci.KEY_CRM_CMDS] = ci.dump_json([good, 'filter "touch /tmp/x"'])
+    with pytest.raises(VmError) as err:
+        ci.stored_crm_commands("vm1", meta)
+    assert err.value.msg.startswith("Stored crm_config_cmd[1] of VM vm1 ('filter \"touch "
+                                    "/tmp/x\"'): only location, colocation and order")
+    # A line naming another VM (vm_name rewritten with it) is refused for this VM.
+    meta = {ci.KEY_NAME: "other", ci.KEY_CRM_CMDS: ci.dump_json(["location l other 1: hv1"])}
+    with pytest.raises(VmError) as err:
+        ci.stored_crm_commands("vm1", meta)
+    assert "the location must be of VM vm1 itself" in err.value.msg
+    meta[ci.KEY_CRM_CMDS] = ci.dump_json("location l vm1 1: hv1")
+    with pytest.raises(VmError) as err:
+        ci.stored_crm_commands("vm1", meta)
+    assert err.value.msg.startswith("The stored crm_config_cmd of VM vm1 is not a list")

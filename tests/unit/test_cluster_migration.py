@@ -97,7 +97,8 @@ def test_a_move_not_carried_out_names_the_vms_constraints_not_the_temporary_one(
     ({"state": "running", "node": ""}, "node must name a cluster node."),
 ])
 def test_node_goes_with_migrate_or_running_only(params, message):
-    full = dict((k, None) for k in cluster_vm.argument_spec())
+    # As Ansible passes them: every option, with its default when not given.
+    full = dict((k, v.get("default")) for k, v in cluster_vm.argument_spec().items())
     full.update(name="vm1", pool="rbd", secret_uuid=cluster_vm.DEFAULT_SECRET_UUID,
                 purge_date=None)
     full.update(params)

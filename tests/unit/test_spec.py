@@ -89,3 +89,79 @@ def test_missing_binding_is_a_sentence_naming_the_package():
     with pytest.raises(VmError) as err:
         deps.require("gridvirt_fake_mod")
     assert "install python3-fake there" in err.value.msg
+
+
+# ---- names are full matches of an ASCII rule ------------------------------------------------
+# Each validator with a value that fills its length limit exactly. A trailing newline slipped
+# through re.match + "$" (and landed in RBD names, CIB ids and lock files); the other
+# characters are control characters and look-alikes that must never pass either.
+VALIDATORS = [
+    ("VM name", spec.validate_vm_name, 63),
+    ("snapshot name", spec.validate_snapshot_name, 128),
+    ("metadata key", spec.validate_metadata_key, 64),
+    ("storage pool name", spec.validate_pool_name, 64),
+]
+HOSTILE_NAMES = [
+    "vm1\n", "vm1\r\n", "vm1\r", "vm1\x00", "\nvm1", "vm\n1", "vm1\t", "vm1 ",
+    "vm\u0430",        # Cyrillic a, looks like a Latin a
+    "\u0441vm",        # Cyrillic es, looks like a Latin c
+    "vm\uff11",        # fullwidth digit one
+    "vm\u0661",        # Arabic-Indic digit one (\d matches it)
+    "vm\u00b2",        # superscript two
+    "vm\u200b",        # zero-width space
+    "\uff56m1",        # fullwidth v
+]
+
+
+@pytest.mark.parametrize("kind,validate,limit", VALIDATORS, ids=[v[0] for v in VALIDATORS])
+def test_names_at_the_length_limit_pass_and_one_more_is_refused(kind, validate, limit):
+    assert validate("a" * limit) == "a" * limit
+    with pytest.raises(VmError) as err:
+        validate("a" * (limit + 1))
+    assert err.value.msg.startswith("Invalid %s 'aaa" % kind)
+
+
+@pytest.mark.parametrize("kind,validate,limit", VALIDATORS, ids=[v[0] for v in VALIDATORS])
+@pytest.mark.parametrize("name", HOSTILE_NAMES, ids=[ascii(n) for n in HOSTILE_NAMES])
+def test_names_with_control_characters_or_look_alikes_are_refused(kind, validate, limit, name):
+    with pytest.raises(VmError) as err:
+        validate(name)
+    assert err.value.msg.startswith("Invalid %s %r: use 1 to %d " % (kind, name, limit))
+    assert err.value.msg.endswith(".") and "\n" not in err.value.msg
+
+
+def test_vm_name_with_a_trailing_newline_gets_the_exact_sentence():
+    with pytest.raises(VmError) as err:
+        spec.validate_vm_name("vm1\n")
+    assert err.value.msg == ("Invalid VM name 'vm1\\n': use 1 to 63 letters, digits, '-' or '_', "
+                             "starting with a letter or digit.")
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES, ids=[ascii(n) for n in HOSTILE_NAMES])
+def test_metadata_mapping_refuses_hostile_keys(name):
+    with pytest.raises(VmError) as err:
+        spec.validate_metadata({name: "x"})
+    assert err.value.msg.startswith("Invalid metadata key %r" % (name,))
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES, ids=[ascii(n) for n in HOSTILE_NAMES])
+def test_pacemaker_attribute_names_are_full_matches(name):
+    from ansible_collections.gridvirt.kvm.plugins.module_utils import cluster_intent as ci
+    with pytest.raises(VmError) as err:
+        ci.validate_pacemaker_dict({name: "1"}, "pacemaker_meta", ())
+    assert err.value.msg == "pacemaker_meta: %r is not a valid attribute name." % (name,)
+
+
+@pytest.mark.parametrize("value", ["\u0661G", "\uff11G", "1\uff10M", "\u00b2K"])
+def test_sizes_take_ascii_digits_only(value):
+    with pytest.raises(VmError) as err:
+        spec.parse_size(value)
+    assert err.value.msg == ("Invalid size %r: give a number of bytes or a size like 512M or 10G."
+                             % (value,))
+
+
+def test_data_disks_of_a_vm_are_named_with_ascii_digits_only():
+    from ansible_collections.gridvirt.kvm.plugins.module_utils.cluster import _belongs
+    assert _belongs("data_vm1_0", "vm1") and _belongs("system_vm1", "vm1")
+    for other in ("data_vm1_\u0661", "data_vm1_0\n", "data_vm1_x_0", "data_vm1"):
+        assert not _belongs(other, "vm1"), other
