@@ -15,7 +15,6 @@ if BUILD not in sys.path:
     sys.path.insert(0, BUILD)
 
 
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """In CI (CI set), a skipped test is a failure: a test that did not run proves nothing,

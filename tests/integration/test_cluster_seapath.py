@@ -1,6 +1,7 @@
 """A SEAPATH playbook runs unchanged: its cluster_vm tasks (SEAPATH's verbs, option names and
 types, return names) taken from SEAPATH's module examples, with the short module name
 resolved through the play's `collections`."""
+import itertools
 import json
 import os
 import subprocess
@@ -13,6 +14,8 @@ PREFIX = "its"
 GUEST0, GUEST1 = PREFIX + "guest0", PREFIX + "guest1"
 
 clean = cl.cleanup_fixture(PREFIX)
+STATUS_TASKS = itertools.count()
+REMOTE_XPATH = "//primitive[@id='%s']/meta_attributes/nvpair[@name='remote-node']" % GUEST1
 
 
 def seapath_play(tasks):
@@ -56,6 +59,15 @@ def assert_task(that, msg):
     return {"ansible.builtin.assert": {"that": that, "fail_msg": msg}}
 
 
+def status_is(name, wanted, after):
+    """Tasks asserting that VM ``name`` is ``wanted`` after the verb ``after``."""
+    register = "status_%d" % next(STATUS_TASKS)
+    return [{"name": "Status of %s after %s" % (name, after),
+             "cluster_vm": {"name": name, "command": "status"}, "register": register},
+            assert_task(["%s.status == '%s'" % (register, wanted)],
+                        "%s: %s is not %s" % (after, name, wanted))]
+
+
 def test_seapath_tasks_run_unchanged():
     tasks = create_tasks(GUEST0) + create_tasks(GUEST1) + [
         {"name": "List all VMs", "cluster_vm": {"command": "list_vms"}, "register": "vms"},
@@ -65,12 +77,17 @@ def test_seapath_tasks_run_unchanged():
          "register": "st"},
         assert_task(["st.status == 'Started'"], "status"),
         {"name": "Stop guest0", "cluster_vm": {"name": GUEST0, "command": "stop"}},
+    ] + status_is(GUEST0, "Stopped", "stop") + [
         {"name": "Force stopping (power off) guest1",
          "cluster_vm": {"name": GUEST1, "command": "stop", "force": True}},
+    ] + status_is(GUEST1, "Stopped", "stop force") + [
         {"name": "Start guest0", "cluster_vm": {"name": GUEST0, "command": "start"}},
+    ] + status_is(GUEST0, "Started", "start") + [
         {"name": "Disable guest1", "cluster_vm": {"name": GUEST1, "command": "disable"}},
+    ] + status_is(GUEST1, "Disabled", "disable") + [
         {"name": "Enable guest1", "cluster_vm": {"name": GUEST1, "command": "enable",
                                                  "nostart": True}},
+    ] + status_is(GUEST1, "Stopped", "enable nostart") + [
         {"name": "Create a snapshot of guest0",
          "cluster_vm": {"name": GUEST0, "command": "create_snapshot", "snapshot_name": "snap1"}},
         {"name": "List snapshots of guest0",
@@ -78,12 +95,20 @@ def test_seapath_tasks_run_unchanged():
         assert_task(["snaps.list_snapshot == ['snap1']"], "list_snapshots"),
         {"name": "Rollback guest0 into snapshot snap1",
          "cluster_vm": {"name": GUEST0, "command": "rollback_snapshot",
-                        "snapshot_name": "snap1"}},
+                        "snapshot_name": "snap1"}, "register": "rolled"},
+        assert_task(["rolled.changed"], "rollback_snapshot"),
+    ] + status_is(GUEST0, "Started", "rollback_snapshot") + [
         {"name": "Remove snapshots of guest0 older than January 24th 2021 8:00 AM",
          "cluster_vm": {"name": GUEST0, "command": "purge_image",
                         "purge_date": {"date": "2021-01-24", "time": "08:00"}}},
+        {"name": "List snapshots of guest0 after the purge by date",
+         "cluster_vm": {"name": GUEST0, "command": "list_snapshots"}, "register": "kept"},
+        assert_task(["kept.list_snapshot == ['snap1']"], "purge_image by date removed snap1"),
         {"name": "Remove all snapshots of guest0",
          "cluster_vm": {"name": GUEST0, "command": "purge_image"}},
+        {"name": "List snapshots of guest0 after the purge",
+         "cluster_vm": {"name": GUEST0, "command": "list_snapshots"}, "register": "purged"},
+        assert_task(["purged.list_snapshot == []"], "purge_image left snapshots"),
         {"name": "List guest0 metadata",
          "cluster_vm": {"name": GUEST0, "command": "list_metadata"}, "register": "meta"},
         assert_task(["'myMetadata' in meta.list_metadata", "'xml' in meta.list_metadata"],
@@ -99,18 +124,28 @@ def test_seapath_tasks_run_unchanged():
          "cluster_vm": {"name": GUEST1, "command": "add_pacemaker_remote",
                         "remote_name": "remote1", "remote_address": "192.0.2.6",
                         "remote_port": 3121, "remote_timeout": 20}},
+        {"name": "Read the remote's meta attribute from the CIB",
+         "ansible.builtin.command": {"argv": ["cibadmin", "--query", "--xpath", REMOTE_XPATH]},
+         "register": "remote", "changed_when": False},
+        assert_task(["'value=\"remote1\"' in remote.stdout"], "add_pacemaker_remote"),
         {"name": "Remove a pacemaker remote",
          "cluster_vm": {"name": GUEST1, "command": "remove_pacemaker_remote"}},
+        {"name": "Read the remote's meta attribute again",
+         "ansible.builtin.command": {"argv": ["cibadmin", "--query", "--xpath", REMOTE_XPATH]},
+         "register": "no_remote", "changed_when": False, "failed_when": False},
+        assert_task(["'remote1' not in no_remote.stdout"], "remove_pacemaker_remote"),
         {"name": "Clone guest0 into a third VM",
          "cluster_vm": {"name": PREFIX + "guest2", "src_name": GUEST0, "command": "clone",
                         "xml": lab.guest_xml(PREFIX + "guest2"),
                         "clear_pacemaker_params": True, "nostart": True}},
+    ] + status_is(PREFIX + "guest2", "Stopped", "clone nostart") + [
         {"name": "Remove the clone", "cluster_vm": {"name": PREFIX + "guest2",
                                                     "command": "remove"}},
-    ]
+    ] + status_is(PREFIX + "guest2", "Undefined", "remove")
     proc = run_playbook(seapath_play(tasks))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert int(recap(proc.stdout)["failed"]) == 0
+    assert PREFIX + "guest2" not in cl.groups()
     prim = cl.cib_xpath("//primitive[@id='%s']" % GUEST0)
     for text in ('name="resource-stickiness" value="1"', 'name="memory" value="2048"',
                  'name="autoset_utilization_cpu" value="false"',

@@ -160,9 +160,16 @@ def test_node_maintenance_moves_the_vms_away_and_back():
     rc, out = c3.playbook("node_maintenance.yaml", "-e", "maintenance_node=node1",
                           "-e", "maintenance_state=standby")
     assert rc == 0 and all(v["changed"] == 0 for v in c3.recap(out).values()), out[-3000:]
-    rc, out = c3.playbook("node_maintenance.yaml", "-e", "maintenance_node=node1",
-                          "-e", "maintenance_state=online")
-    assert rc == 0, out[-3000:]
+    # Back online through cluster_node itself: --check changes nothing, the rerun nothing.
+    online = {"name": "node1", "state": "online"}
+    predicted = c3.module("node2", "gridvirt.kvm.cluster_node", online, check=True)
+    assert not predicted["failed"] and predicted["changed"], predicted
+    assert c3.node_states()["node1"]["standby"] == "true"
+    result = c3.module("node2", "gridvirt.kvm.cluster_node", online)
+    assert not result["failed"] and result["changed"], result
+    assert result["node"]["standby"] is False and c3.node_states()["node1"]["standby"] == "false"
+    again = c3.module("node2", "gridvirt.kvm.cluster_node", online)
+    assert not again["failed"] and again["changed"] is False, again
     # ha-plc prefers node1: it comes back, live, and ha-hmi with it.
     c3.wait(lambda: settled() and settled()["ha-plc"] == "node1", 300, "ha-plc back on node1")
     assert dict((vm, c3.boot_count(vm)) for vm in VMS) == boots
