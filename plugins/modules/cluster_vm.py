@@ -303,12 +303,12 @@ options:
       - crmsh C(configure) commands (SEAPATH's option), run as argument lists when the
         resource is added to Pacemaker (create, enable, clone). Needs crmsh on the node; the
         task fails with a clear message before any change when it is missing.
-      - Only lines that create a constraint naming the VM are accepted, for example
+      - "Only lines that create a constraint naming the VM are accepted, for example
         C(location <id> <name> <score>: <node>), C(location <id> <name> rule <score>: <expression>),
         C(colocation <id> inf: <name> <other>) or C(order <id> Mandatory: <other> <name>), written
         with letters, digits, spaces and C(_ . : = + # - ( ) [ ]). Any other crmsh command
         (C(filter), C(load), C(erase), C(delete), C(primitive), C(property)...) is refused
-        before any change, and again when stored lines are replayed at an enable.
+        before any change, and again when stored lines are replayed at an enable."
       - Prefer O(constraints), which needs no crmsh and is kept in step on every run.
     type: list
     elements: str
@@ -356,7 +356,7 @@ options:
     type: raw
   remote_timeout:
     description:
-      - Time to wait for the guest's pacemaker_remote connection (C(remote-connect-timeout)):
+      - Time to wait for the guest's pacemaker_remote connection (C(remote-connect-timeout)),
         more than 0 and at most 24 hours (seconds, or with C(ms), C(s), C(min) or C(h)).
     type: str
   purge:
@@ -369,7 +369,7 @@ options:
   trash_delay:
     description:
       - Seconds removed images stay protected in the RBD trash (C(rbd trash restore) brings
-        them back) before a trash purge may delete them (a whole number, 0 to 315360000:
+        them back) before a trash purge may delete them (a whole number, 0 to 315360000,
         ten years).
     type: raw
     default: 0
