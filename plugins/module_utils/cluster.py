@@ -294,15 +294,17 @@ class ClusterVm(ClusterCommands, ClusterMigration):
             updates[ci.KEY_COLOCATION] = ci.dump_json(wanted) if wanted else None
         return updates
 
-    def _check_resource_inputs(self, metadata, enabling):
+    def _check_resource_inputs(self, metadata, enabling, previous=None):
         """Before any change: the nodes named exist, colocated VMs exist, the resource can be
-        built from the intent, the stored crmsh lines are constraints of the VM and crmsh is
-        there when they must run."""
+        built from the intent, raw constraint ids take over nothing, the stored crmsh lines
+        are constraints of the VM and crmsh is there when they must run. ``previous``: the
+        stored intent the request changes."""
         vm = self.p["name"]  # the VM asked for, not the name in metadata anyone can write
         # Built once before anything is stored: an intent that cannot make a resource fails
         # this task, instead of being stored and failing every later task on the VM.
         ci.desired_primitive(vm, self._store_params(), metadata, "Stopped")
         ci.desired_constraints(vm, metadata, set())
+        self._check_raw_constraint_ids(vm, metadata, previous or {})
         nodes = self.cluster.status()["nodes"]
         for key, option in ((ci.KEY_PREFERRED, "preferred_host"),
                             (ci.KEY_PINNED, "pinned_host")):
@@ -326,6 +328,22 @@ class ClusterVm(ClusterCommands, ClusterMigration):
                 raise VmError("crm_config_cmd needs crmsh (the crm command), which is not "
                               "installed on this node; install crmsh or use the constraints "
                               "option.")
+
+    def _check_raw_constraint_ids(self, vm, metadata, previous):
+        """A raw constraint's id may already be in the CIB only as one of this VM's own
+        (its previous intent's): the module would otherwise take over, and later delete,
+        another VM's or an operator's element of that id."""
+        raw = [ci.build_constraint(vm, item) for item in
+               ci.load_json(metadata, ci.KEY_CONSTRAINTS, []) if item["type"] == "xml"]
+        if not raw:
+            return
+        held = dict((el.get("id"), el) for el in self.cluster.cib().iter() if el.get("id"))
+        for constraint in raw:
+            element = held.get(constraint.get("id"))
+            if element is not None and not ci.owned_constraint(vm, element, previous):
+                raise VmError("The id %s of an xml constraint of VM %s is already used in the "
+                              "CIB by a <%s> that is not one of its constraints: give the "
+                              "constraint another id." % (constraint.get("id"), vm, element.tag))
 
     def _register(self, vm, staged, metadata):
         """Staged images take their final names and join the new group; the system image,
@@ -408,7 +426,7 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         if wanted != current:
             if xml_changed:
                 validate_domain(self._run, root)
-            self._check_resource_inputs(wanted, False)
+            self._check_resource_inputs(wanted, False, previous=current)
             keys = sorted(k for k in set(wanted) | set(current)
                           if wanted.get(k) != current.get(k))
             self._changed("updated %s of VM %s" % (", ".join(keys), vm))
@@ -458,7 +476,7 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         root = self._render(vm, base, images, bus)
         metadata[ci.KEY_XML] = dx.to_string(root)
         validate_domain(self._run, root)
-        self._check_resource_inputs(metadata, False)
+        self._check_resource_inputs(metadata, False, previous=current)
         self._changed("re-created VM %s from %s" % (vm, p["system_image"]))
         self._add_diff(vm, current, metadata)
         if self.check:
@@ -535,6 +553,7 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         defined = self.cluster.primitive_ids(self.cluster.cib())
         for constraint in ci.desired_constraints(vm, metadata, defined):
             self.cluster.create(constraint, "constraints")
+        self._restore_held_constraints(vm, metadata)
         self._run_crm_commands(metadata)
         self.cluster.set_meta(vm, "is-managed", "true")
         if target_role == "Started":
@@ -709,10 +728,38 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         self._changed("disabled VM %s" % vm)
         if not self.check:
             self._power(vm, "Stopped")
+            self._hold_foreign_constraints(vm)
             self._delete_resource(vm)
         if self.p.get("command") == "disable":
             self.report(vm)
         return True
+
+    def _hold_foreign_constraints(self, vm):
+        """Pacemaker keeps no constraint that names a missing resource: the ones of others
+        that name this VM are kept with it, for the enable to put back."""
+        metadata = self.store.metadata(system_image(vm))
+        held = [xmlutil.to_string(c, pretty=False)
+                for c in self.cluster.constraints_of(self.cluster.cib(), vm)
+                if not ci.owned_constraint(vm, c, metadata)]
+        if held:
+            self.store.set_metadata(system_image(vm), {ci.KEY_HELD: ci.dump_json(held)})
+
+    def _restore_held_constraints(self, vm, metadata):
+        """The constraints a disable held, back once the VM is a resource again: those whose
+        other resources are still there and whose id is free (a VM enabled meanwhile put its
+        own colocation back itself)."""
+        held = ci.load_json(metadata, ci.KEY_HELD, [])
+        if not held:
+            return
+        cib = self.cluster.cib()
+        defined = self.cluster.primitive_ids(cib)
+        taken = set(el.get("id") for el in cib.iter() if el.get("id"))
+        for text in held:
+            constraint = xmlutil.parse(text, "held constraint of VM %s" % vm)
+            names = set(constraint.get(a) for a in ("rsc", "with-rsc", "first", "then")) - {None}
+            if constraint.get("id") not in taken and names <= defined:
+                self.cluster.create(constraint, "constraints")
+        self.store.remove_metadata(system_image(vm), [ci.KEY_HELD])
 
     def enable(self, vm, nostart=False):
         """Add the VM back to Pacemaker with its stored intent; start unless nostart."""

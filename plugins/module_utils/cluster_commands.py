@@ -147,7 +147,7 @@ class ClusterCommands(Outcome):
         wanted.update(dict((o, "strong" if strong else "weak") for o in others))
         new_metadata = dict(metadata)
         new_metadata[ci.KEY_COLOCATION] = ci.dump_json(wanted)
-        self._check_resource_inputs(new_metadata, False)
+        self._check_resource_inputs(new_metadata, False, previous=metadata)
         if ci.colocation_intent(metadata) != wanted:
             kind = "strong" if strong else "weak"
             self._changed("colocated VM %s with %s (%s)"

@@ -41,6 +41,9 @@ KEY_COLOCATION = "_colocated_vms"  # JSON {other VM: "strong"|"weak"}
 KEY_CONSTRAINTS = "_constraints"  # JSON list of normalized constraint specs
 KEY_CRM_CMDS = "_crm_config_cmd"  # JSON list of crmsh configure lines
 KEY_REMOTE = "_remote"  # JSON {name, address, port, timeout}
+# JSON list of the XML of other resources' constraints naming the VM (another VM's
+# colocation with it, an operator's order) that a disable had to remove with its resource.
+KEY_HELD = "_held_constraints"
 RESERVED_KEYS = (KEY_XML, KEY_NAME)
 
 # option name -> (metadata key, how the value is stored)
