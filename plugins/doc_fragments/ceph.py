@@ -41,9 +41,9 @@ options:
     description:
       - Seconds the module waits for Ceph (the connection to its monitors, then each
         monitor or OSD operation), for each Pacemaker command and for libvirt before it fails,
-        saying which service on which node did not answer (1 to 600). Without it, librados
+        saying which service on which node did not answer (a whole number, 1 to 600). Without it, librados
         waits 5 minutes for monitors that are down.
-    type: int
+    type: raw
     default: 30
 requirements:
   - Python bindings of librados and librbd on the node (Debian packages C(python3-rados),

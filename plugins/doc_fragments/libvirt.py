@@ -19,8 +19,8 @@ options:
   connect_timeout:
     description:
       - Seconds the module waits for libvirtd to accept its connection before it fails,
-        saying which libvirt did not answer (1 to 600).
-    type: int
+        saying which libvirt did not answer (a whole number, 1 to 600).
+    type: raw
     default: 30
 requirements:
   - libvirt Python bindings on the hypervisor (Debian package C(python3-libvirt))
