@@ -281,6 +281,25 @@ def remove_everything(prefix):
         raise AssertionError("Test cleanup left %s behind." % left)
 
 
+def control_character_cases(vm, create):
+    """Bad-input rows common to both modules: names with a control character at the end
+    (a trailing newline passed a regex's "$"), each refused with its exact sentence.
+    ``create``: the table's builder of a create request."""
+    rule = "use 1 to 63 letters, digits, '-' or '_', starting with a letter or digit."
+    return [
+        ("name ending in a newline", create(name=vm + "\n"),
+         "Invalid VM name %r: %s" % (vm + "\n", rule)),
+        ("name with NUL", create(name=vm + "\x00"), "Invalid VM name %r: %s" % (vm + "\x00", rule)),
+        ("snapshot name with newline", {"name": vm, "command": "create_snapshot",
+                                        "snapshot_name": "s1\n"},
+         "Invalid snapshot name 's1\\n': use 1 to 128 letters, digits, '-', '_', '.' or ':', "
+         "starting with a letter or digit."),
+        ("metadata key with newline", create(metadata={"k\n": "x"}),
+         "Invalid metadata key 'k\\n': use 1 to 64 letters, digits, '-', '_' or '.', starting "
+         "with a letter or digit."),
+    ]
+
+
 def cleanup_fixture(prefix):
     """A module-wide autouse fixture removing the test's VMs (names starting with prefix)
     before and after the module's tests."""
