@@ -553,8 +553,10 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         defined = self.cluster.primitive_ids(self.cluster.cib())
         for constraint in ci.desired_constraints(vm, metadata, defined):
             self.cluster.create(constraint, "constraints")
-        self._restore_held_constraints(vm, metadata)
+        # After the crmsh lines: those re-create their own constraints, which a disable
+        # held like any other (their ids are not ours).
         self._run_crm_commands(metadata)
+        self._restore_held_constraints(vm, metadata)
         self.cluster.set_meta(vm, "is-managed", "true")
         if target_role == "Started":
             self._wait(vm, ("Started",), "start")

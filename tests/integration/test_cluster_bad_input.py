@@ -177,3 +177,15 @@ def test_bad_input_on_an_existing_vm(existing_vm, args, expected):
     assert result.get("failed") is True, result
     assert expected in result["msg"], result["msg"]
     assert cl.fingerprint() == before
+
+
+@pytest.mark.parametrize("timeout,shown", [("inf", "'inf'"), (1e400, "inf"), (0, "0"),
+                                           (86401, "86401")])
+def test_cluster_node_timeout_is_a_bounded_whole_number(timeout, shown):
+    before = cl.fingerprint()
+    result = lab.run_module({"name": lab.node_name(), "state": "online", "timeout": timeout},
+                            module="gridvirt.kvm.cluster_node")
+    assert result["failed"] is True, result
+    assert result["msg"] == ("timeout must be at least 1 and at most 86400 (a whole number), "
+                             "not %s." % shown)
+    assert cl.fingerprint() == before
