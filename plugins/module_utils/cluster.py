@@ -337,7 +337,7 @@ class ClusterVm(ClusterCommands, ClusterMigration):
                ci.load_json(metadata, ci.KEY_CONSTRAINTS, []) if item["type"] == "xml"]
         if not raw:
             return
-        held = dict((el.get("id"), el) for el in self.cluster.cib().iter() if el.get("id"))
+        held = self.cluster.element_ids(self.cluster.cib())
         for constraint in raw:
             element = held.get(constraint.get("id"))
             if element is not None and not ci.owned_constraint(vm, element, previous):
@@ -755,11 +755,10 @@ class ClusterVm(ClusterCommands, ClusterMigration):
             return
         cib = self.cluster.cib()
         defined = self.cluster.primitive_ids(cib)
-        taken = set(el.get("id") for el in cib.iter() if el.get("id"))
+        taken = self.cluster.element_ids(cib)
         for text in held:
             constraint = xmlutil.parse(text, "held constraint of VM %s" % vm)
-            names = set(constraint.get(a) for a in ("rsc", "with-rsc", "first", "then")) - {None}
-            if constraint.get("id") not in taken and names <= defined:
+            if constraint.get("id") not in taken and pcmk.named_resources(constraint) <= defined:
                 self.cluster.create(constraint, "constraints")
         self.store.remove_metadata(system_image(vm), [ci.KEY_HELD])
 

@@ -34,10 +34,10 @@ def disk_plan(store, run, vm, system_path, data_disk, sizes, prefix=""):
     """[(image name, 'image'|'size', path or bytes)], checked before any change (check mode
     too): the source files are readable, self-contained qcow2 or raw images, and no image
     of that name exists."""
-    plan = [(prefix + system_image(vm), "image", _checked_image(run, system_path))]
+    plan = [(prefix + system_image(vm), "image", source_image.checked(run, system_path))]
     if data_disk:
         plan.append((prefix + data_image(vm, len(plan)), "image",
-                     _checked_image(run, data_disk)))
+                     source_image.checked(run, data_disk)))
     for size in sizes or []:
         plan.append((prefix + data_image(vm, len(plan)), "size",
                      spec.parse_size(size, "additional disk size")))
@@ -47,11 +47,6 @@ def disk_plan(store, run, vm, system_path, data_disk, sizes, prefix=""):
             raise VmError("The RBD image %s already exists but no VM %s owns it: remove it "
                           "first." % (name, vm))
     return plan
-
-
-def _checked_image(run, path):
-    source_image.importable(run, path)
-    return path
 
 
 def make_disks(store, run, plan, created):

@@ -248,8 +248,7 @@ def _raw(vm, item, where):
     if element.find(".//resource_set") is not None:
         raise VmError("%s: resource sets are not supported in an xml constraint; write one "
                       "constraint per pair (rsc/with-rsc or first/then)." % where)
-    named = set(element.get(a) for a in ("rsc", "with-rsc", "first", "then"))
-    if vm not in named:
+    if vm not in pcmk.named_resources(element):
         raise VmError("%s: the xml constraint must name the VM %s (so it goes with it)."
                       % (where, vm))
     return {"type": "xml", "xml": xmlutil.to_string(element, pretty=False)}

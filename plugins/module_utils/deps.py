@@ -41,26 +41,23 @@ def lxml_etree():
     return require("lxml.etree")
 
 
-def ceph_timeouts():
-    """Exception classes of a Ceph operation that waited past the connection's timeout (of
-    the bindings that are installed)."""
+def _installed_classes(names):
+    """The exception classes (module, attribute) of the bindings that are installed."""
     classes = []
-    for module_name, attribute in (("rados", "TimedOut"), ("rbd", "Timeout")):
+    for module_name, attribute in names:
         try:
             classes.append(getattr(importlib.import_module(module_name), attribute))
         except (ImportError, AttributeError):
             continue
     return tuple(classes)
+
+
+def ceph_timeouts():
+    """Exception classes of a Ceph operation that waited past the connection's timeout."""
+    return _installed_classes((("rados", "TimedOut"), ("rbd", "Timeout")))
 
 
 def refusals():
-    """Exception classes with which Ceph and libvirt refuse an operation (those of the
-    bindings that are installed), for turning them into sentences."""
-    classes = []
-    for module_name, attribute in (("rbd", "Error"), ("rados", "Error"),
-                                   ("libvirt", "libvirtError")):
-        try:
-            classes.append(getattr(importlib.import_module(module_name), attribute))
-        except (ImportError, AttributeError):
-            continue
-    return tuple(classes)
+    """Exception classes with which Ceph and libvirt refuse an operation, for turning them
+    into sentences."""
+    return _installed_classes((("rbd", "Error"), ("rados", "Error"), ("libvirt", "libvirtError")))

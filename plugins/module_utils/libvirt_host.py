@@ -357,8 +357,7 @@ class Hypervisor(object):
     def check_image(self, path):
         """The path of a user's image the modules can import (refused with a sentence
         otherwise): checked when the disks are planned, before any change."""
-        source_image.importable(self._run, path)
-        return path
+        return source_image.checked(self._run, path)
 
     def import_image(self, pool, vol_name, source):
         """Convert source into a new qcow2 volume. The source is checked again right before

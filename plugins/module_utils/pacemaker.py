@@ -209,6 +209,11 @@ def failures_by_resource(status_root):
     return result
 
 
+def named_resources(constraint):
+    """The resources a (pairwise) constraint names."""
+    return set(constraint.get(a) for a in ("rsc", "with-rsc", "first", "then")) - set([None])
+
+
 def failure_detail(out, err):
     """What a failed Pacemaker command said, as text: the errors of its XML result
     (--output-as=xml) rather than the XML itself."""
@@ -324,9 +329,14 @@ class Cluster(object):
         """Every constraint that names the VM."""
         found = []
         for el in cib.find("configuration/constraints"):
-            if vm in (el.get("rsc"), el.get("with-rsc"), el.get("first"), el.get("then")):
+            if vm in named_resources(el):
                 found.append(el)
         return found
+
+    @staticmethod
+    def element_ids(cib):
+        """{id: element} of every element of the CIB that has an id."""
+        return dict((el.get("id"), el) for el in cib.iter() if el.get("id"))
 
     # ---- writing ----------------------------------------------------------------------
 

@@ -74,6 +74,12 @@ def refusal(path, details):
     return None
 
 
+def checked(run, path):
+    """The path of an image the modules can import (see importable), refused otherwise."""
+    importable(run, path)
+    return path
+
+
 def importable(run, path):
     """-> (format, virtual size in bytes) of an image the modules can import: a readable,
     self-contained qcow2 or raw file. Called when the disks are planned (before any change,

@@ -127,14 +127,14 @@ def fingerprint():
     running guest writes to it), and the lock directory."""
     c = conn()
     try:
-        doms = {}
+        doms, in_use = {}, set()
         for d in c.listAllDomains():
             doms[d.name()] = (d.isActive(), d.autostart(),
                               d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE),
                               sorted(s.getName() for s in d.listAllSnapshots()))
+            if d.isActive():  # a running guest writes to these: their content may change
+                in_use.update(disk_sources(etree.fromstring(d.XMLDesc(0))))
         pools = sorted(c.listStoragePools() + c.listDefinedStoragePools())
-        in_use = set(path for d in c.listAllDomains() if d.isActive()
-                     for path in disk_sources(etree.fromstring(d.XMLDesc(0))))
     finally:
         c.close()
     files = {}
