@@ -127,13 +127,19 @@ class NodeMaintenance(Outcome):
             view = self.cluster.overview()
             left = vms_on(view, name)
             if not left:
-                return view
+                return self._when_moves_end(deadline)
             if time.monotonic() >= deadline:
                 raise VmError("Node %s is in standby, but VMs %s still run on it after %d "
                               "seconds; the node stays in standby (state online takes it "
                               "back)." % (name, ", ".join(left), timeout),
                               node=view["nodes"][name], vms_left=left)
             time.sleep(POLL_SECONDS)
+
+    def _when_moves_end(self, deadline):
+        """The overview once the controller has run its transition to the end: a VM that was
+        stopped on the node (no live migration) is then started elsewhere, not half-way."""
+        self.cluster.settle(max(0.0, deadline - time.monotonic()))
+        return self.cluster.overview()
 
     def online(self, name, view, wait, timeout):
         permanent, transient = pcmk.standby_settings(self.cluster.cib(), name)

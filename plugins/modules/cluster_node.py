@@ -20,7 +20,8 @@ description:
     moves its resources to the other nodes, live for the VMs whose C(allow-migrate) is true
     (C(cluster_vm)'s O(gridvirt.kvm.cluster_vm#module:live_migration)), by a stop and a start
     for the others. With O(wait) the task waits until no VM (resource of
-    C(ocf:gridvirt:VirtualDomain)) runs on the node and reports where each went.
+    C(ocf:gridvirt:VirtualDomain)) runs on the node and Pacemaker has finished moving them
+    (a VM stopped on the node is started elsewhere), and reports where each went.
   - A VM pinned to the node (O(gridvirt.kvm.cluster_vm#module:pinned_host)) stops and stays
     stopped until the node is back online (a warning names it). A VM that prefers the node
     (O(gridvirt.kvm.cluster_vm#module:preferred_host)) moves back when it is online again.

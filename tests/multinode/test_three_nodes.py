@@ -42,6 +42,11 @@ def every_node_on():
     for node in c3.nodes():
         if not c3.alive(node):
             c3.power_on(node)
+    # A test that failed half-way must not leave a node in standby for the next ones.
+    for node, state in c3.node_states().items():
+        if state.get("standby") == "true":
+            c3.node_run(node, "crm_attribute", "--type", "nodes", "--node", node,
+                        "--name", "standby", "--delete")
     for node in c3.nodes():
         c3.wait(lambda n=node: c3.online(n), 300, "%s online" % node)
     c3.wait(settled, 300, "the VMs back in place")

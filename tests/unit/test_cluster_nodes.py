@@ -105,6 +105,11 @@ class FakeCluster(object):
     def set_standby(self, name):
         self.calls.append(("set_standby", name))
 
+    def settle(self, timeout):
+        # The controller runs its transition to the end: the next view is the one after it.
+        self.calls.append(("settle", timeout))
+        return True
+
     def clear_standby(self, name, permanent, transient):
         self.calls.append(("clear_standby", name, permanent, transient))
 
@@ -123,8 +128,20 @@ def test_standby_waits_for_the_vms_and_reports_the_moves(fake_clock):
     cluster = FakeCluster([before, moving, done])
     runner, _warnings = maintenance(cluster)
     result = runner.run("hv2", "standby", True, 60)
-    assert cluster.calls == [("set_standby", "hv2")]
+    assert [c[0] for c in cluster.calls] == ["set_standby", "settle"]
     assert result["changed"] and result["node"]["standby"]
+    assert result["moved"] == [{"name": "vm1", "from": "hv2", "to": "hv1", "live": True}]
+
+
+def test_standby_returns_once_a_stopped_vm_is_started_elsewhere(fake_clock):
+    """A VM that cannot migrate live is stopped on the node, then started elsewhere by the same
+    transition: the node is empty in between, and the task waits for the start."""
+    before = view({"vm1": ("Started", "hv2")})
+    in_between = view({"vm1": ("Stopped", None)}, hv1=node(), hv2=node(standby=True))
+    done = view({"vm1": ("Started", "hv1")}, hv1=node(), hv2=node(standby=True))
+    cluster = FakeCluster([before, in_between, done])
+    result = maintenance(cluster)[0].run("hv2", "standby", True, 60)
+    assert [round(c[1]) for c in cluster.calls if c[0] == "settle"] == [60]
     assert result["moved"] == [{"name": "vm1", "from": "hv2", "to": "hv1", "live": True}]
 
 
@@ -132,7 +149,8 @@ def test_standby_again_changes_nothing():
     done = view({"vm1": ("Started", "hv1")}, hv1=node(), hv2=node(standby=True))
     cluster = FakeCluster([done], standby=True)
     result = maintenance(cluster)[0].run("hv2", "standby", True, 60)
-    assert cluster.calls == [] and result["changed"] is False and result["moved"] == []
+    assert [c for c in cluster.calls if c[0] != "settle"] == []
+    assert result["changed"] is False and result["moved"] == []
 
 
 def test_standby_timeout_names_the_vms_left(fake_clock):
