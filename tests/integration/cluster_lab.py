@@ -58,6 +58,12 @@ def image_info(name):
     return rbd("info", name)
 
 
+def exported(name):
+    """The bytes of an RBD image, read back with rbd export."""
+    return subprocess.run(RBD_CHANGE + ["export", name, "-"], capture_output=True,
+                          check=True).stdout
+
+
 def image_meta(name):
     return rbd("image-meta", "list", name) or {}
 

@@ -49,8 +49,9 @@ CLUSTER_CASES = [
     ("colocated with an unknown VM", {"colocated_vms": ["ghost"]}, ["colocated_vms", "ghost"]),
     ("additional disk size not a size", {"additional_disk": "10G:20G"},
      ["additional_disk", "10G:20G", "not sizes"]),
-    ("additional disk image on a cluster VM", {"additional_disk": ["/var/lib/data.qcow2"]},
-     ["additional_disk", "only sizes"]),
+    ("additional disk image missing on the controller",
+     {"additional_disk": ["/nonexistent/data.qcow2"]},
+     ["additional_disk", "/nonexistent/data.qcow2", "do not exist on the controller"]),
 ]
 
 

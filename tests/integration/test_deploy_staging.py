@@ -34,10 +34,10 @@ VM_VARS = {"vm_disk": lab.GUEST_IMAGE, "domain_type": "qemu", "memory": 128,
 STAGING_RE = re.compile(r"%s: (/\S+/gridvirt-images\.\w+)" % lab.HOST)
 
 
-def deploy(kind, vm, upload_folder):
+def deploy(kind, vm, upload_folder, **extra):
     """ansible-playbook deploy_vms_<kind>.yaml for one VM; -> (process, output)."""
     group = "VMs" if kind == "cluster" else "standalone_VMs"
-    vm_vars = dict(VM_VARS, hypervisor=lab.HOST, qcow2tmpuploadfolder=upload_folder)
+    vm_vars = dict(VM_VARS, hypervisor=lab.HOST, qcow2tmpuploadfolder=upload_folder, **extra)
     inventory = {"all": {"children": {"hypervisors": {"hosts": {lab.HOST: LOCAL}},
                                       group: {"hosts": {vm: vm_vars}}}}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -156,6 +156,41 @@ def test_cluster_stages_in_a_private_directory_of_tmp(clean, old_cluster_name):
     assert proc.returncode == 0, out[-3000:]
     assert recap_changed(out) and set(recap_changed(out)) == {0}, out[-3000:]
     assert looks(link) == link_before
+
+
+def test_cluster_imports_seapath_additional_disk_images(clean, tmp_path):
+    """SEAPATH's inventory names additional_disk images on the controller: the role copies
+    them into the run's private directory, the module imports them as the VM's next data
+    disks (a size still makes an empty one); an image added to the list later is copied and
+    imported alone; reruns change nothing."""
+    vm = PREFIX + "5"
+    images = []
+    for index in range(2):
+        path = tmp_path / ("additional_data%d.raw" % index)
+        with open(path, "wb") as handle:
+            handle.write(b"seapath-additional-disk-%d" % index + b"\0" * (4 << 20))
+        images.append(str(path))
+
+    def data(index):
+        return cl.exported("data_%s_%d" % (vm, index))
+
+    proc, out = deploy("cluster", vm, "/tmp", vm_state="present",
+                       additional_disk=[images[0], "16M"])
+    assert proc.returncode == 0, out[-3000:]
+    assert data(1).startswith(b"seapath-additional-disk-0")
+    assert cl.image_info("data_%s_2" % vm)["size"] == 16 << 20
+    for staged in STAGING_RE.findall(out):
+        assert not os.path.exists(staged), staged
+    proc, out = deploy("cluster", vm, "/tmp", vm_state="present",
+                       additional_disk=[images[0], "16M", images[1]])
+    assert proc.returncode == 0, out[-3000:]
+    assert data(3).startswith(b"seapath-additional-disk-1")
+    proc, out = deploy("cluster", vm, "/tmp", vm_state="present",
+                       additional_disk=[images[0], "16M", images[1]])
+    assert proc.returncode == 0, out[-3000:]
+    assert recap_changed(out) and set(recap_changed(out)) == {0}, out[-3000:]
+    assert cl.ok({"name": vm, "command": "status"})["images"] == [
+        "system_" + vm] + ["data_%s_%d" % (vm, i) for i in (1, 2, 3)]
 
 
 @pytest.fixture

@@ -183,9 +183,7 @@ def rbd_images_with_marker():
     for name in cl.images():
         if not ours(name):
             continue
-        proc = subprocess.run(cl.RBD_CHANGE + ["export", name, "-"], capture_output=True,
-                              check=True)
-        if contains_marker([proc.stdout]):
+        if contains_marker([cl.exported(name)]):
             found.append(name)
     return found
 
