@@ -27,6 +27,7 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils import deps
 from ansible_collections.gridvirt.kvm.plugins.module_utils import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils import seapath_layout as seapath
 from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
 from ansible_collections.gridvirt.kvm.plugins.module_utils import xmlutil
 from ansible_collections.gridvirt.kvm.plugins.module_utils.cluster_commands import (
@@ -37,7 +38,7 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import (
     validate_domain)
 from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import (
-    RbdStore, system_image)
+    RbdStore, data_image, system_image)
 
 LOCK_WAIT_SECONDS = 600
 READ_ONLY_COMMANDS = ("status", "list_vms", "list_snapshots", "list_metadata",
@@ -92,6 +93,12 @@ class ClusterVm(ClusterCommands, ClusterMigration):
                 raise VmError("Ceph or libvirt refused an operation on VM %s: %s."
                               % (self.p.get("name") or "(list)", exc))
             return self.finish()
+        except VmError as exc:
+            # A failure after a change began is reported as changed, with what it was.
+            if self.changes and not self.check:
+                exc.details.setdefault("changed", True)
+                exc.details.setdefault("changes", list(self.changes))
+            raise
         finally:
             self.close()
 
@@ -167,7 +174,7 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         self.result.update(name=vm, status=state, node=node)
         if state == "Undefined":
             return
-        metadata = self.store.metadata(system_image(vm))
+        metadata = self.stored_intent(vm)
         root = xmlutil.parse(metadata[ci.KEY_XML], "stored domain XML")
         self.result.update(
             uuid=dx.uuid_of(root), macs=dx.macs(root), images=self.store.images_of(vm),
@@ -263,11 +270,13 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         dx.normalize_units(root)
         return dx.canonical(root)
 
-    def _render(self, vm, base, images, bus):
+    def _render(self, vm, base, images, bus, stored_xml=None):
         """The final domain XML the resource agent runs: identity, stable MACs, the name for
-        the guest, RBD network disks, and our record of the definition."""
+        the guest, RBD network disks, and our record of the definition. The UUID is the
+        user's, else the one the VM has (vm_manager drew a random one), else stable."""
         root = dx.parse_domain(base, "stored definition")
-        given = dx.uuid_of(root)
+        given = dx.uuid_of(root) or (stored_xml and dx.uuid_of(
+            xmlutil.parse(stored_xml, "stored domain XML")))
         dx.set_identity(root, vm, spec.validate_uuid(given) if given else spec.stable_uuid(vm))
         dx.assign_macs(root, vm)
         dx.expose_name_to_guest(root, vm)
@@ -321,7 +330,9 @@ class ClusterVm(ClusterCommands, ClusterMigration):
             if other == metadata.get(ci.KEY_NAME):
                 raise VmError("VM %s cannot be colocated with itself." % other)
             self._existing(other)
-        if enabling and ci.stored_crm_commands(vm, metadata):
+        # The stored lines are checked whenever the intent is (a vm_manager VM's come as
+        # text); crmsh itself is needed only when they run.
+        if ci.stored_crm_commands(vm, metadata) and enabling:
             try:
                 get_bin_path("crm")
             except ValueError:
@@ -410,7 +421,8 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         """New XML, options or metadata: the stored definition and the live CIB are updated;
         disks are never re-imported. Additional disks beyond the existing ones are created."""
         p = self.p
-        current = self.store.metadata(system_image(vm))
+        stored = self.store.metadata(system_image(vm))
+        current = seapath.adopted(stored)
         images = self.store.images_of(vm)
         base = self._base_definition(p["xml"]) if p.get("xml") else current[ci.KEY_BASE_XML]
         bus = p.get("disk_bus") or current.get(ci.KEY_BUS, "virtio")
@@ -419,28 +431,35 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         wanted.update({ci.KEY_BASE_XML: base, ci.KEY_BUS: bus})
         wanted = ci.apply_updates(wanted, self._intent_updates(vm, wanted))
         new_disks = self._new_data_disks(vm, images)
-        root = self._render(vm, base, images + [n for n, _s in new_disks], bus)
+        root = self._render(vm, base, images + [n for n, _k, _v in new_disks], bus,
+                            stored_xml=current[ci.KEY_XML])
         old_root = xmlutil.parse(current[ci.KEY_XML], "stored domain XML")
         xml_changed = dx.canonical(root) != dx.canonical(old_root)
         wanted[ci.KEY_XML] = dx.to_string(root) if xml_changed else current[ci.KEY_XML]
-        if wanted != current:
+        if wanted != stored:
             if xml_changed:
                 validate_domain(self._run, root)
             self._check_resource_inputs(wanted, False, previous=current)
-            keys = sorted(k for k in set(wanted) | set(current)
-                          if wanted.get(k) != current.get(k))
+            keys = sorted(k for k in set(wanted) | set(stored)
+                          if wanted.get(k) != stored.get(k))
             self._changed("updated %s of VM %s" % (", ".join(keys), vm))
-            self._add_diff(vm, current, wanted)
+            self._add_diff(vm, stored, wanted)
             self.predicted_restart = xml_changed and self.status_of(vm)[0] == "Started"
             if not self.check:
-                for name, size in new_disks:
-                    self.store.create_image(name, size)
-                    self.store.add_to_group(vm, name)
-                self.store.set_metadata(system_image(vm), dict(
-                    (k, v) for k, v in wanted.items() if current.get(k) != v))
-                self.store.remove_metadata(system_image(vm),
-                                           [k for k in current if k not in wanted])
+                self._add_data_disks(vm, new_disks)
+                self.write_metadata(vm, stored, wanted)
         self.sync_resource(vm, wanted, previous=current)
+
+    def stored_intent(self, vm):
+        """The VM's metadata as this module reads it (a VM of SEAPATH's vm_manager too)."""
+        return seapath.adopted(self.store.metadata(system_image(vm)))
+
+    def write_metadata(self, vm, stored, wanted):
+        """Store ``wanted`` over the metadata read as ``stored``: the keys that differ are
+        set, those it no longer has (vm_manager's encodings among them) removed."""
+        self.store.set_metadata(system_image(vm), dict(
+            (k, v) for k, v in wanted.items() if stored.get(k) != v))
+        self.store.remove_metadata(system_image(vm), [k for k in stored if k not in wanted])
 
     def _new_data_disks(self, vm, images):
         if self.p.get("additional_disks") is None:
@@ -452,9 +471,25 @@ class ClusterVm(ClusterCommands, ClusterMigration):
                       "removed by an update." % (vm, have, len(sizes)))
         result = []
         for index in range(max(have, 0), len(sizes)):
-            name = "data_%s_%d" % (vm, len(images) + len(result))
-            result.append((name, spec.parse_size(sizes[index], "additional disk size")))
+            name = data_image(vm, len(images) + len(result))
+            result.append((name,) + disks.additional_source(self._run, sizes[index]))
         return result
+
+    def _add_data_disks(self, vm, plan):
+        """Import or create the new data disks, then put them in the VM's group; a failure
+        removes the images this call made, so the VM keeps the disks it had."""
+        created, grouped = [], []
+        try:
+            disks.make_disks(self.store, self._run, plan, created)
+            for name in created:
+                self.store.add_to_group(vm, name)
+                grouped.append(name)
+        except Exception:
+            for name in reversed(created):
+                if name in grouped:
+                    self.store.remove_from_group(vm, name)
+                self.store.remove_image(name)
+            raise
 
     # ---- forced re-create -------------------------------------------------------------------
 
@@ -463,7 +498,7 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         the old VM runs on; only when they are complete is the old VM stopped and its images
         swapped for the new ones. A failure before the swap leaves the old VM as it was."""
         p = self.p
-        current = self.store.metadata(system_image(vm))
+        current = self.stored_intent(vm)
         base = self._base_definition(p["xml"]) if p.get("xml") else current[ci.KEY_BASE_XML]
         plan = disks.disk_plan(self.store, self._run, vm, p["system_image"], p.get("data_disk"),
                                p.get("additional_disks"), prefix=disks.STAGING_PREFIX)
@@ -473,7 +508,7 @@ class ClusterVm(ClusterCommands, ClusterMigration):
                          if not k.startswith("_") and k not in ci.RESERVED_KEYS)
         metadata = self._metadata_for_new(vm, base, bus, inherited)
         images = [name[len(disks.STAGING_PREFIX):] for name, _k, _v in plan]
-        root = self._render(vm, base, images, bus)
+        root = self._render(vm, base, images, bus, stored_xml=current[ci.KEY_XML])
         metadata[ci.KEY_XML] = dx.to_string(root)
         validate_domain(self._run, root)
         self._check_resource_inputs(metadata, False, previous=current)
@@ -522,6 +557,7 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         """An image leaving its VM: purged, or to the trash. An image linked clones still
         hang from can only go to the trash (Ceph keeps it until its last clone is gone)."""
         parent = self.store.parent_of(image)
+        self._drop_own_snapshots(image)
         for snap in self.store.user_snapshots(image):
             if snap.startswith(disks.CLONE_SNAP_PREFIX):
                 self.store.remove_snapshot_if_unused(image, snap)
@@ -537,6 +573,13 @@ class ClusterVm(ClusterCommands, ClusterMigration):
                       "it." % image)
         self.store.trash_image(image, self.p.get("trash_delay") or 0)
 
+    def _drop_own_snapshots(self, image):
+        """The per-image snapshots of a disk that leaves (vm_manager's): RBD neither trashes
+        nor removes an image that has snapshots. Those linked clones hang from stay."""
+        for snap in self.store.user_snapshots(image):
+            if not snap.startswith(disks.CLONE_SNAP_PREFIX):
+                self.store.remove_image_snapshot(image, snap)
+
     # ---- the Pacemaker resource ----------------------------------------------------------------
 
     def _store_params(self):
@@ -547,7 +590,7 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         """Created unmanaged, constrained, then managed: it can never start on a wrong node
         in between. Everything comes from the VM's stored intent, so an enable after a
         disable restores it."""
-        metadata = self.store.metadata(system_image(vm))
+        metadata = self.stored_intent(vm)
         self.cluster.create(ci.desired_primitive(vm, self._store_params(), metadata,
                                                  target_role, managed=False), "resources")
         defined = self.cluster.primitive_ids(self.cluster.cib())
@@ -588,14 +631,21 @@ class ClusterVm(ClusterCommands, ClusterMigration):
                                 xmlutil.to_string(desired))
             if not self.check:
                 self.cluster.replace(desired, "resources")
+                if _agent(current) != _agent(desired) and role == "Started":
+                    # Pacemaker restarts a resource whose agent changed (a VM taken over
+                    # from vm_manager's): the guest now runs the stored definition.
+                    timeouts = pcmk.primitive_timeouts(desired)
+                    self.cluster.settle(timeouts["stop"] + timeouts["start"])
+                    self._wait(vm, ("Started",), "start")
+                    self.predicted_restart = False
         self._sync_constraints(vm, cib, metadata, previous or metadata)
 
     def _sync_constraints(self, vm, cib, metadata, previous):
         defined = self.cluster.primitive_ids(cib)
         wanted = dict((c.get("id"), c) for c in ci.desired_constraints(vm, metadata, defined))
         present = dict((c.get("id"), c) for c in self.cluster.constraints_of(cib, vm)
-                       if ci.owned_constraint(vm, c, metadata) or c.get("id") in wanted
-                       or ci.owned_constraint(vm, c, previous))
+                       if self._owned(vm, c, metadata) or c.get("id") in wanted
+                       or self._owned(vm, c, previous))
         stale = sorted(set(present) - set(wanted))
         missing = sorted(i for i in wanted if i not in present or xmlutil.canonical(
             present[i]) != xmlutil.canonical(wanted[i]))
@@ -612,6 +662,13 @@ class ClusterVm(ClusterCommands, ClusterMigration):
                 self.cluster.replace(wanted[cid], "constraints")
             else:
                 self.cluster.create(wanted[cid], "constraints")
+
+    @staticmethod
+    def _owned(vm, constraint, metadata):
+        """A constraint the module manages for the VM: one of ours, or one vm_manager made
+        from the same intent (ours replace it)."""
+        return ci.owned_constraint(vm, constraint, metadata) or \
+            seapath.replaced_by_ours(vm, constraint, metadata)
 
     def _wait(self, vm, wanted, op):
         prim = self.cluster.primitive(self.cluster.cib(), vm)
@@ -682,7 +739,7 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         """apply: restart -- a running VM whose stored definition changed is restarted."""
         if self.p.get("apply") != "restart":
             return
-        metadata = self.store.metadata(system_image(vm))
+        metadata = self.stored_intent(vm)
         state, node = self.status_of(vm)
         if not (self.predicted_restart or self.restart_pending(vm, metadata, state, node)):
             return
@@ -708,8 +765,12 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         if self.cluster.primitive(self.cluster.cib(), vm) is not None:
             self._power(vm, "Stopped")
             self._delete_resource(vm)
+        # Every snapshot first, while the group still holds the disks: a failure here leaves
+        # the VM whole, for a rerun to finish the job.
         for snap, _created in self.store.group_snapshots(vm):
             self.store.remove_group_snapshot(vm, snap)
+        for name in self.store.images_of(vm):
+            self._drop_own_snapshots(name)
         for name in self.store.images_of(vm):
             self.store.remove_from_group(vm, name)
             self._dispose(name)
@@ -739,10 +800,10 @@ class ClusterVm(ClusterCommands, ClusterMigration):
     def _hold_foreign_constraints(self, vm):
         """Pacemaker keeps no constraint that names a missing resource: the ones of others
         that name this VM are kept with it, for the enable to put back."""
-        metadata = self.store.metadata(system_image(vm))
+        metadata = self.stored_intent(vm)
         held = [xmlutil.to_string(c, pretty=False)
                 for c in self.cluster.constraints_of(self.cluster.cib(), vm)
-                if not ci.owned_constraint(vm, c, metadata)]
+                if not self._owned(vm, c, metadata)]
         if held:
             self.store.set_metadata(system_image(vm), {ci.KEY_HELD: ci.dump_json(held)})
 
@@ -769,7 +830,7 @@ class ClusterVm(ClusterCommands, ClusterMigration):
             if self.p.get("command") == "enable":
                 self.report(vm)
             return False
-        metadata = self.store.metadata(system_image(vm))
+        metadata = self.stored_intent(vm)
         self._check_resource_inputs(metadata, True)
         self._changed("enabled VM %s" % vm)
         if not self.check:
@@ -809,6 +870,10 @@ def _belongs(image, vm):
     """Is this one of the VM's image names (not those of a VM whose name extends it)?"""
     return image == system_image(vm) or re.fullmatch(r"data_%s_[0-9]+" % re.escape(vm),
                                                      image) is not None
+
+
+def _agent(prim):
+    return tuple(prim.get(a) for a in ("class", "provider", "type"))
 
 
 def _meta_value(prim, name):

@@ -15,6 +15,7 @@ import contextlib
 from ansible_collections.gridvirt.kvm.plugins.module_utils import cluster_disks as disks
 from ansible_collections.gridvirt.kvm.plugins.module_utils import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
+from ansible_collections.gridvirt.kvm.plugins.module_utils import seapath_layout as seapath
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import (
     Hypervisor, validate_domain)
@@ -54,7 +55,7 @@ class ClusterCommands(Outcome):
 
     def _make_clone(self, vm, src):
         p = self.p
-        source = self.store.metadata(system_image(src))
+        source = self.stored_intent(src)
         snapshot = p.get("snapshot_name")
         if snapshot and snapshot not in [s[0] for s in self.store.group_snapshots(src)]:
             raise VmError("VM %s has no snapshot %s." % (src, snapshot))
@@ -142,7 +143,7 @@ class ClusterCommands(Outcome):
         self._existing(vm)
         if not others:
             raise VmError("colocated_vms must name at least one VM.")
-        metadata = self.store.metadata(system_image(vm))
+        metadata = self.stored_intent(vm)
         wanted = dict(ci.colocation_intent(metadata))
         wanted.update(dict((o, "strong" if strong else "weak") for o in others))
         new_metadata = dict(metadata)
@@ -172,32 +173,31 @@ class ClusterCommands(Outcome):
                          % vm)
 
     def _set_intent(self, vm, updates, what):
-        metadata = self.store.metadata(system_image(vm))
+        stored = self.store.metadata(system_image(vm))
+        metadata = seapath.adopted(stored)
         wanted = ci.apply_updates(metadata, updates)
         if wanted != metadata:
             self._changed(what)
             self._add_diff(vm, metadata, wanted)
             if not self.check:
-                self.store.set_metadata(system_image(vm), dict(
-                    (k, v) for k, v in updates.items() if v is not None))
-                self.store.remove_metadata(system_image(vm),
-                                           [k for k, v in updates.items() if v is None])
+                self.write_metadata(vm, stored, wanted)
         self.sync_resource(vm, wanted, previous=metadata)
 
     # ---- snapshots ----------------------------------------------------------------------
 
-    def _snapshot_names(self, vm):
-        return [snap[0] for snap in self.store.group_snapshots(vm)]
+    def _snapshots(self, vm):
+        """{name: (name, time, kind)}: group snapshots and vm_manager's per-image ones."""
+        return dict((snap[0], snap) for snap in disks.vm_snapshots(self.store, vm))
 
     def list_snapshots(self, vm):
         self._existing(vm)
-        self.result.update(listing(self.store.group_snapshots(vm)))
+        self.result.update(listing([snap[:2] for snap in disks.vm_snapshots(self.store, vm)]))
         return False
 
     def create_snapshot(self, vm, name):
         """A group snapshot: every disk of the VM at one instant."""
         self._existing(vm)
-        changed = name not in self._snapshot_names(vm)
+        changed = name not in self._snapshots(vm)
         if changed:
             self._changed("snapshot %s of VM %s" % (name, vm))
             if not self.check:
@@ -207,26 +207,28 @@ class ClusterCommands(Outcome):
 
     def remove_snapshot(self, vm, name):
         self._existing(vm)
-        changed = name in self._snapshot_names(vm)
-        if changed:
+        snapshot = self._snapshots(vm).get(name)
+        if snapshot:
             self._changed("removed snapshot %s of VM %s" % (name, vm))
             if not self.check:
-                self.store.remove_group_snapshot(vm, name)
+                disks.remove_vm_snapshot(self.store, vm, snapshot)
         self.list_snapshots(vm)
-        return changed
+        return bool(snapshot)
 
     def rollback_snapshot(self, vm, name):
         """Stop the VM through Pacemaker, roll every disk back, restore its previous state.
         Its constraints are not touched."""
         self._existing(vm)
-        if name not in self._snapshot_names(vm):
+        snapshot = self._snapshots(vm).get(name)
+        if not snapshot:
             raise VmError("VM %s has no snapshot %s." % (vm, name))
+        disks.check_rollback(self.store, vm, snapshot)
         state = self.status_of(vm)[0]
         self._changed("rolled VM %s back to snapshot %s" % (vm, name))
         if not self.check:
             if state not in ("Disabled", "Stopped"):
                 self._power(vm, "Stopped")
-            self.store.rollback_group_snapshot(vm, name)
+            disks.rollback_vm_snapshot(self.store, vm, snapshot)
             if state in ("Started", "Starting"):
                 self._power(vm, "Started")
         self.list_snapshots(vm)
@@ -234,12 +236,14 @@ class ClusterCommands(Outcome):
 
     def purge_image(self, vm):
         self._existing(vm)
-        doomed = snapshots_to_purge(self.store.group_snapshots(vm), self.p)
+        snapshots = disks.vm_snapshots(self.store, vm)
+        doomed = snapshots_to_purge([snap[:2] for snap in snapshots], self.p)
         if doomed:
             self._changed("purged snapshots %s of VM %s" % (", ".join(doomed), vm))
             if not self.check:
-                for snap in doomed:
-                    self.store.remove_group_snapshot(vm, snap)
+                for snapshot in snapshots:
+                    if snapshot[0] in doomed:
+                        disks.remove_vm_snapshot(self.store, vm, snapshot)
         self.result["purged"] = doomed
         self.list_snapshots(vm)
         return bool(doomed)

@@ -30,23 +30,73 @@ def clone_snapshot(clone_name):
     return CLONE_SNAP_PREFIX + clone_name
 
 
-def disk_plan(store, run, vm, system_path, data_disk, sizes, prefix=""):
+def vm_snapshots(store, vm):
+    """[(name, epoch seconds, 'group'|'images')] oldest first: our group snapshots, and the
+    per-image snapshots SEAPATH's vm_manager takes (one of the same name on each image, read
+    on the system image as vm_manager lists them); not the snapshots linked clones hang from."""
+    found = [(name, stamp, "group") for name, stamp in store.group_snapshots(vm)]
+    taken = set(snap[0] for snap in found)
+    found += [(name, stamp, "images") for name, stamp in store.image_snapshots(system_image(vm))
+              if not name.startswith(CLONE_SNAP_PREFIX) and name not in taken]
+    return sorted(found, key=lambda snap: (snap[1], snap[0]))
+
+
+def remove_vm_snapshot(store, vm, snapshot):
+    name, _stamp, kind = snapshot
+    if kind == "group":
+        store.remove_group_snapshot(vm, name)
+        return
+    for image in store.images_of(vm):
+        store.remove_image_snapshot(image, name)
+
+
+def rollback_vm_snapshot(store, vm, snapshot):
+    """Every disk back to the snapshot. Per-image snapshots: refused before any disk is
+    rolled back unless every disk has one of that name."""
+    name, _stamp, kind = snapshot
+    if kind == "group":
+        store.rollback_group_snapshot(vm, name)
+        return
+    check_rollback(store, vm, snapshot)
+    for image in store.images_of(vm):
+        store.rollback_image_snapshot(image, name)
+
+
+def check_rollback(store, vm, snapshot):
+    """A per-image snapshot rolls back only if every disk has one of that name (a disk added
+    since, or a snapshot removed by hand from one disk, would leave the disks apart)."""
+    name, _stamp, kind = snapshot
+    if kind == "group":
+        return
+    missing = [image for image in store.images_of(vm)
+               if name not in [s[0] for s in store.image_snapshots(image)]]
+    if missing:
+        raise VmError("VM %s cannot be rolled back to snapshot %s: its disks %s have no "
+                      "snapshot of that name." % (vm, name, ", ".join(missing)))
+
+
+def disk_plan(store, run, vm, system_path, data_disk, additional, prefix=""):
     """[(image name, 'image'|'size', path or bytes)], checked before any change (check mode
     too): the source files are readable, self-contained qcow2 or raw images, and no image
-    of that name exists."""
+    of that name exists. ``additional``: additional_disks, sizes or image paths."""
     plan = [(prefix + system_image(vm), "image", source_image.checked(run, system_path))]
     if data_disk:
         plan.append((prefix + data_image(vm, len(plan)), "image",
                      source_image.checked(run, data_disk)))
-    for size in sizes or []:
-        plan.append((prefix + data_image(vm, len(plan)), "size",
-                     spec.parse_size(size, "additional disk size")))
+    for item in additional or []:
+        plan.append((prefix + data_image(vm, len(plan)),) + additional_source(run, item))
     existing = store.image_names()
     for name, _kind, _value in plan:
         if name in existing:
             raise VmError("The RBD image %s already exists but no VM %s owns it: remove it "
                           "first." % (name, vm))
     return plan
+
+
+def additional_source(run, item):
+    """('image', checked path) or ('size', bytes) for an item of additional_disks."""
+    kind, value = spec.additional_disk_source(item)
+    return kind, source_image.checked(run, value) if kind == "image" else value
 
 
 def make_disks(store, run, plan, created):

@@ -210,8 +210,11 @@ def failures_by_resource(status_root):
 
 
 def named_resources(constraint):
-    """The resources a (pairwise) constraint names."""
-    return set(constraint.get(a) for a in ("rsc", "with-rsc", "first", "then")) - set([None])
+    """The resources a constraint names: pairwise (rsc, with-rsc, first, then) or in its
+    resource sets (crmsh makes one of ``colocation c inf: a ( b c )``)."""
+    named = set(constraint.get(a) for a in ("rsc", "with-rsc", "first", "then"))
+    named.update(ref.get("id") for ref in constraint.iter("resource_ref"))
+    return named - set([None])
 
 
 def failure_detail(out, err):

@@ -341,6 +341,32 @@ class RbdStore(object):
                     if s.get("namespace", rbd.RBD_SNAP_NAMESPACE_TYPE_USER)
                     == rbd.RBD_SNAP_NAMESPACE_TYPE_USER]
 
+    def image_snapshots(self, image):
+        """[(name, creation time as epoch seconds)] of the image's own snapshots (those of
+        group snapshots excluded), oldest first."""
+        rbd = deps.require("rbd")
+        with rbd.Image(self.ioctx, image, read_only=True) as img:
+            found = [(s["name"], calendar.timegm(img.get_snap_timestamp(s["id"]).timetuple()))
+                     for s in img.list_snaps()
+                     if s.get("namespace", rbd.RBD_SNAP_NAMESPACE_TYPE_USER)
+                     == rbd.RBD_SNAP_NAMESPACE_TYPE_USER]
+        return sorted(found, key=lambda snap: (snap[1], snap[0]))
+
+    def remove_image_snapshot(self, image, snap):
+        """Remove the image's own snapshot, unprotected first (vm_manager protects none, an
+        operator may have); a snapshot already gone is fine."""
+        rbd = deps.require("rbd")
+        with rbd.Image(self.ioctx, image) as img:
+            if not img.snap_exists(snap):
+                return
+            if img.is_protected_snap(snap):
+                img.unprotect_snap(snap)
+            img.remove_snap(snap)
+
+    def rollback_image_snapshot(self, image, snap):
+        with deps.require("rbd").Image(self.ioctx, image) as img:
+            img.rollback_to_snap(snap)
+
     def rename_image(self, name, new_name):
         self._rbd().rename(self.ioctx, name, new_name)
 

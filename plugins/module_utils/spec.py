@@ -108,6 +108,33 @@ def parse_size(value, what="size"):
     return size
 
 
+def additional_disk_source(item):
+    """An item of additional_disks -> ('image', absolute path) or ('size', bytes). SEAPATH's
+    deploy role passes the paths of the images it copied to the node; ours may pass sizes,
+    or a dict with exactly one of image or size. The image itself is checked by its reader."""
+    if isinstance(item, dict):
+        given = sorted(k for k, v in item.items() if v is not None)
+        if given == ["image"]:
+            return "image", _absolute_image_path(item["image"])
+        if given == ["size"]:
+            return "size", parse_size(item["size"], "additional disk size")
+        raise VmError("Each additional disk is an image path, a size, or a dict with exactly "
+                      "one of image or size; got %r." % (item,))
+    if isinstance(item, str) and item.startswith("/"):
+        return "image", _absolute_image_path(item)
+    return "size", parse_size(item, "additional disk size")
+
+
+def _absolute_image_path(path):
+    if not isinstance(path, str) or not path.startswith("/") or not path.strip("/"):
+        raise VmError("Invalid additional disk image %r: give the absolute path of a qcow2 or "
+                      "raw image on the hypervisor." % (path,))
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        raise VmError("Invalid additional disk image %r: the path has a control character."
+                      % (path,))
+    return path
+
+
 def validate_memory(memory_mib):
     if memory_mib is None:
         return None

@@ -228,17 +228,8 @@ class StandaloneVm(Outcome):
                               "remove it first." % (vol, pool.name(), name))
 
     def _additional_disk(self, item):
-        if isinstance(item, dict):
-            keys = set(k for k, v in item.items() if v is not None)
-            if keys == {"image"}:
-                return ("image", self.hv.check_image(item["image"]))
-            if keys == {"size"}:
-                return ("size", spec.parse_size(item["size"], "additional disk size"))
-            raise VmError("Each additional disk is an image path, a size, or a dict with "
-                          "exactly one of image or size; got %r." % (item,))
-        if isinstance(item, str) and item.startswith("/"):
-            return ("image", self.hv.check_image(item))
-        return ("size", spec.parse_size(item, "additional disk size"))
+        kind, value = spec.additional_disk_source(item)
+        return (kind, self.hv.check_image(value) if kind == "image" else value)
 
     def _make_volume(self, pool, name, index, source):
         kind, value = source

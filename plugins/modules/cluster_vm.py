@@ -129,9 +129,12 @@ options:
     type: path
   additional_disks:
     description:
-      - Sizes of extra empty disks (C(10G), C(512M) or bytes), in order.
-      - Disks added to the list are created and attached to an existing VM; disks are never
-        removed by shortening the list.
+      - Extra data disks, in order, after O(data_disk). Each item is an absolute path of a
+        qcow2 or raw image on the node, imported (SEAPATH's deploy role passes the images it
+        copied there), a size for an empty disk (C(10G), C(512M), or bytes), or a dict with
+        exactly one of C(image) or C(size).
+      - Disks added to the list are created (or imported) and attached to an existing VM;
+        disks are never removed by shortening the list.
     type: list
     elements: raw
   disk_bus:
@@ -509,7 +512,10 @@ restart_required:
   returned: when the VM exists
   type: bool
 changes:
-  description: What the task changed (or would change in check mode), one sentence each.
+  description:
+    - What the task changed (or would change in check mode), one sentence each.
+    - Also returned by a task that failed after it began to change the VM, which then
+      reports C(changed=true); the last sentence is the change that failed.
   returned: always
   type: list
   elements: str
@@ -662,8 +668,8 @@ def check_request(params):
     _check_command_inputs(params)
     if params["xml"]:
         dx.reject_owned_disks(dx.parse_domain(params["xml"]))
-    for size in params["additional_disks"] or []:
-        spec.parse_size(size, "additional disk size")
+    for item in params["additional_disks"] or []:
+        spec.additional_disk_source(item)
     if params["purge_date"] is not None:
         spec.parse_purge_date(params["purge_date"])
     for option in ("purge_number", "purge_keep", "trash_delay"):

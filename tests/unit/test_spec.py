@@ -36,6 +36,27 @@ def test_parse_size_rejects(value, message):
     assert message in err.value.msg
 
 
+@pytest.mark.parametrize("item,expected", [
+    ("10G", ("size", 10 * 1024 ** 3)), (4096, ("size", 4096)),
+    ("/var/lib/images/additional_data.qcow2", ("image", "/var/lib/images/additional_data.qcow2")),
+    ({"image": "/srv/d.raw"}, ("image", "/srv/d.raw")), ({"size": "1M"}, ("size", 1024 ** 2)),
+    ({"image": "/srv/d.raw", "size": None}, ("image", "/srv/d.raw"))])
+def test_additional_disks_are_sizes_or_image_paths(item, expected):
+    assert spec.additional_disk_source(item) == expected
+
+
+@pytest.mark.parametrize("item,message", [
+    ("additional_data.qcow2", "Invalid additional disk size"),
+    ({"image": "relative.qcow2"}, "give the absolute path"),
+    ({"image": "/"}, "give the absolute path"),
+    ("/srv/d.qcow2\n", "control character"), ({"image": "/a", "size": "1G"}, "exactly one"),
+    ({}, "exactly one"), ({"size": "-1G"}, "Invalid additional disk size")])
+def test_additional_disks_refused(item, message):
+    with pytest.raises(VmError) as err:
+        spec.additional_disk_source(item)
+    assert message in err.value.msg
+
+
 def test_metadata_keys():
     assert spec.validate_metadata({"a.b-c_d": 1, "k": None}) == {"a.b-c_d": "1", "k": ""}
     for bad in ({"xml": "x"}, {"": "x"}, {"a b": "x"}, {"a": [1]}):
