@@ -544,6 +544,8 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         for snap, _created in self.store.group_snapshots(vm):
             self.store.remove_group_snapshot(vm, snap)
         for name in retired:
+            self._drop_own_snapshots(name)
+        for name in retired:
             self.store.remove_from_group(vm, name)
         finals = [name[len(disks.STAGING_PREFIX):] for name in staged]
         for name in finals[1:] + finals[:1]:
@@ -557,7 +559,6 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         """An image leaving its VM: purged, or to the trash. An image linked clones still
         hang from can only go to the trash (Ceph keeps it until its last clone is gone)."""
         parent = self.store.parent_of(image)
-        self._drop_own_snapshots(image)
         for snap in self.store.user_snapshots(image):
             if snap.startswith(disks.CLONE_SNAP_PREFIX):
                 self.store.remove_snapshot_if_unused(image, snap)
