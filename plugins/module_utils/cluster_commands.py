@@ -18,7 +18,7 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import seapath_layout as seapath
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import (
-    Hypervisor, validate_domain)
+    node_uri, paused, validate_domain)
 from ansible_collections.gridvirt.kvm.plugins.module_utils.outcome import Outcome
 from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import system_image
 from ansible_collections.gridvirt.kvm.plugins.module_utils.snapshot_policy import (
@@ -118,22 +118,10 @@ class ClusterCommands(Outcome):
         if state != "Started" or not node:
             yield
             return
-        local = self._run(["crm_node", "--name"])[1].strip()
         user = self.store.metadata(system_image(vm)).get(ci.KEY_MIGRATION_USER) or "root"
-        uri = "qemu:///system" if node == local else "qemu+ssh://%s@%s/system" % (user, node)
-        hv = Hypervisor(uri, self._run, timeout=self.p["connect_timeout"])
-        try:
-            dom = hv.domain(vm)
-            if dom is None or not hv.is_active(dom):
-                yield
-                return
-            dom.suspend()
-            try:
-                yield
-            finally:
-                dom.resume()
-        finally:
-            hv.close()
+        uri = node_uri(node, self.cluster.local_node(), user)
+        with paused(uri, self._run, self.p["connect_timeout"], vm):
+            yield
 
     # ---- colocation ---------------------------------------------------------------------
 

@@ -66,7 +66,7 @@ CLONE_INHERITED = (KEY_BUS, KEY_STOP_TIMEOUT, KEY_MIGRATE_TO_TIMEOUT, KEY_LIVE_M
                    KEY_PRIORITY, KEY_META, KEY_PARAMS, KEY_UTILIZATION, KEY_PREFERRED,
                    KEY_PINNED)
 # Instance attributes and meta attributes that the module sets itself.
-OWN_PARAMS = ("config", "hypervisor", "vm_name", "rbd_pool", "rbd_namespace", "ceph_keyring",
+OWN_PARAMS = ("config", "hypervisor", "vm_name", "rbd_pool", "ceph_keyring",
               "ceph_user", "ceph_conf", "force_stop", "migration_user", "migration_downtime",
               "migration_transport")
 OWN_META = ("target-role", "is-managed", "allow-migrate", "priority", "remote-node",
@@ -335,8 +335,6 @@ def resource_params(vm, store, metadata):
     params = {"config": "%s/%s.xml" % (DOMAIN_DIR, vm), "hypervisor": "qemu:///system",
               "vm_name": vm, "rbd_pool": store["pool"], "ceph_user": store["ceph_user"],
               "ceph_conf": store["ceph_conf"], "force_stop": "false"}
-    if store.get("namespace"):
-        params["rbd_namespace"] = store["namespace"]
     if store.get("keyring"):
         params["ceph_keyring"] = store["keyring"]
     if metadata.get(KEY_MIGRATION_USER):

@@ -189,7 +189,7 @@ def add_file_disks(root, paths, bus):
 
 
 def add_rbd_disks(root, images, bus, ceph):
-    """Network disks on RBD images (system first). ceph: dict with pool, namespace, user,
+    """Network disks on RBD images (system first). ceph: dict with pool, user,
     secret_uuid and monitors [(host, port)] -- what QEMU needs to open the images on any
     node of the cluster."""
     etree = lxml_etree()
@@ -200,8 +200,8 @@ def add_rbd_disks(root, images, bus, ceph):
                          discard="unmap")
         auth = etree.SubElement(disk, "auth", username=ceph["user"])
         etree.SubElement(auth, "secret", type="ceph", uuid=ceph["secret_uuid"])
-        path = "/".join(p for p in (ceph["pool"], ceph.get("namespace"), image) if p)
-        source = etree.SubElement(disk, "source", protocol="rbd", name=path)
+        source = etree.SubElement(disk, "source", protocol="rbd",
+                                  name="%s/%s" % (ceph["pool"], image))
         for host, port in ceph["monitors"]:
             etree.SubElement(source, "host", name=host, port=str(port))
         disks.append(disk)

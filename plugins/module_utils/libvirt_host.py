@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import os
 import threading
 import time
@@ -19,6 +20,7 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils import deps
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml
 from ansible_collections.gridvirt.kvm.plugins.module_utils import source_image
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils.runner import run_checked
 
 DEFAULT_POOL = "default"
 DEFAULT_POOL_PATH = "/var/lib/libvirt/images"
@@ -48,14 +50,6 @@ def status_of(state, reason):
     if state == lv.VIR_DOMAIN_SHUTOFF:
         return "Stopped"
     return "Unknown"
-
-
-def refusal(uri, doing, exc):
-    """A libvirt error no step turned into a sentence of its own, as the VmError the user
-    reads: what the run was doing (``doing``: 'make VM x running'), where, and libvirt's
-    reason."""
-    message = (exc.get_error_message() if hasattr(exc, "get_error_message") else None) or str(exc)
-    return VmError("Cannot %s on %s: %s." % (doing, uri, message.rstrip(".")))
 
 
 def _start_pool(pool):
@@ -121,12 +115,38 @@ def _keep_private(path):
 def validate_domain(run, root):
     """Check a domain XML against libvirt's schema without defining anything (check mode,
     and cluster VMs, whose definition lives in RBD and is defined by the resource agent)."""
-    rc, out, err = run(["virt-xml-validate", "-", "domain"],
-                       data=domain_xml.to_string(root), binary_data=False)
-    if rc != 0:
-        lines = [line for line in (err or out).strip().splitlines() if line.strip()]
-        raise VmError("The domain XML does not pass libvirt's schema: %s."
-                      % (lines[0] if lines else "virt-xml-validate failed"))
+    run_checked(run, ["virt-xml-validate", "-", "domain"],
+                "The domain XML does not pass libvirt's schema",
+                data=domain_xml.to_string(root), detail=_first_line)
+
+
+def _first_line(out, err):
+    lines = [line for line in (err or out or "").strip().splitlines() if line.strip()]
+    return lines[0] if lines else "virt-xml-validate failed"
+
+
+def node_uri(node, local_node, user):
+    """libvirt's URI of a cluster node's daemon: local, else over SSH as ``user``."""
+    return "qemu:///system" if node == local_node else "qemu+ssh://%s@%s/system" % (user, node)
+
+
+@contextlib.contextmanager
+def paused(uri, run, timeout, name):
+    """The running domain ``name`` paused while inside (all its disks at one instant), through
+    a connection of its own to ``uri``; not running (or not there): nothing is paused."""
+    hv = Hypervisor(uri, run, timeout=timeout)
+    try:
+        dom = hv.domain(name)
+        if dom is None or not hv.is_active(dom):
+            yield
+            return
+        dom.suspend()
+        try:
+            yield
+        finally:
+            dom.resume()
+    finally:
+        hv.close()
 
 
 class Hypervisor(object):
@@ -380,11 +400,12 @@ class Hypervisor(object):
         final = self.volume_path(pool, vol_name)
         partial = final + ".importing"
         _create_private_file(partial)
-        rc, out, err = self._run(["qemu-img", "convert", "-W"] + read_opts
-                                 + ["-O", "qcow2", source, partial])
-        if rc != 0:
+        try:
+            run_checked(self._run, ["qemu-img", "convert", "-W"] + read_opts
+                        + ["-O", "qcow2", source, partial], "%s %s failed" % (verb, source))
+        except VmError:
             self._remove_file(partial)
-            raise VmError("%s %s failed: %s." % (verb, source, err.strip() or out.strip()))
+            raise
         _keep_private(partial)
         os.rename(partial, final)
         self.refresh_pool(pool)

@@ -23,6 +23,7 @@ import uuid as uuid_lib
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import deps
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils.runner import run_checked
 
 # How long the module waits for Ceph to answer (connection, then each monitor or OSD
 # operation) before it says which service did not: librados waits 5 minutes by default.
@@ -62,20 +63,17 @@ def _check_spec_value(option, value, specials):
 
 
 class RbdStore(object):
-    """One connection to a pool (and optional namespace)."""
+    """One connection to a pool."""
 
-    def __init__(self, conf, user, keyring, pool, namespace, run,
-                 timeout=DEFAULT_CONNECT_TIMEOUT):
+    def __init__(self, conf, user, keyring, pool, run, timeout=DEFAULT_CONNECT_TIMEOUT):
         for option, value, specials in (
                 ("ceph_conf", conf, SPEC_SEPARATORS), ("ceph_user", user, SPEC_SEPARATORS),
-                ("keyring", keyring, SPEC_SEPARATORS), ("pool", pool, SPEC_PATH_SEPARATORS),
-                ("namespace", namespace, SPEC_PATH_SEPARATORS)):
+                ("keyring", keyring, SPEC_SEPARATORS), ("pool", pool, SPEC_PATH_SEPARATORS)):
             _check_spec_value(option, value, specials)
         self.conf = conf
         self.user = user
         self.keyring = keyring
         self.pool = pool
-        self.namespace = namespace or ""
         self._run = run
         self.timeout = timeout
         self._cluster = None
@@ -117,12 +115,6 @@ class RbdStore(object):
         except rados.ObjectNotFound:
             self.close()
             raise VmError("The Ceph pool %s does not exist." % self.pool)
-        if self.namespace:
-            if not self._rbd().namespace_exists(self._ioctx, self.namespace):
-                self.close()
-                raise VmError("The RBD namespace %s does not exist in pool %s."
-                              % (self.namespace, self.pool))
-            self._ioctx.set_namespace(self.namespace)
 
     def not_answering(self, what):
         """The sentence for a Ceph that did not answer within our timeout."""
@@ -209,8 +201,7 @@ class RbdStore(object):
 
     def qemu_target(self, image):
         """qemu-img's name for an image of this store (rbd: protocol, our user and conf)."""
-        path = "/".join(p for p in (self.pool, self.namespace, image) if p)
-        spec = "rbd:%s:id=%s:conf=%s" % (path, self.user, self.conf)
+        spec = "rbd:%s/%s:id=%s:conf=%s" % (self.pool, image, self.user, self.conf)
         if self.keyring:
             spec += ":keyring=%s" % self.keyring
         return spec
@@ -230,15 +221,13 @@ class RbdStore(object):
         """Create the image at the source's virtual size and let qemu-img write into it
         directly (-n: no create, -W: out-of-order parallel writes; zeroes are skipped)."""
         self.create_image(name, virtual_size)
-        rc, out, err = self._run(["qemu-img", "convert", "-n", "-W", "-f", fmt, "-O", "raw",
-                                  source, self.qemu_target(name)])
-        if rc != 0:
+        try:
+            run_checked(self._run, ["qemu-img", "convert", "-n", "-W", "-f", fmt, "-O", "raw",
+                                    source, self.qemu_target(name)],
+                        "Importing %s into RBD failed" % source)
+        except VmError:
             self.remove_image(name)
-            raise VmError("Importing %s into RBD failed: %s." % (source, (err or out).strip()))
-
-    def image_size(self, name):
-        with deps.require("rbd").Image(self.ioctx, name, read_only=True) as image:
-            return image.size()
+            raise
 
     def remove_image(self, name):
         rbd = deps.require("rbd")
@@ -250,14 +239,6 @@ class RbdStore(object):
     def trash_image(self, name, delay_seconds):
         """Move to the RBD trash: recoverable (`rbd trash restore`) until purged."""
         self._rbd().trash_move(self.ioctx, name, delay_seconds)
-
-    def trash_list(self):
-        return [(entry["name"], entry["id"]) for entry in self._rbd().trash_list(self.ioctx)]
-
-    def purge_trash(self, names):
-        for name, image_id in self.trash_list():
-            if name in names:
-                self._rbd().trash_remove(self.ioctx, image_id, force=True)
 
     # ---- metadata ---------------------------------------------------------------------
 
@@ -417,12 +398,6 @@ class RbdStore(object):
                     img.copy(self.ioctx, dest)
                     return
         raise VmError("Image %s has no snapshot of group snapshot %s." % (image, group_snap))
-
-    def copy_image(self, source, snap, dest):
-        """Full, independent copy of source at snap (or its head)."""
-        rbd = deps.require("rbd")
-        with rbd.Image(self.ioctx, source, snapshot=snap, read_only=True) as img:
-            img.copy(self.ioctx, dest)
 
     # ---- per-VM lock -------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import json
 import os
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils.runner import run_checked
 
 IMPORTABLE_FORMATS = ("qcow2", "raw")
 
@@ -38,9 +39,7 @@ def info(run, path, force_share=False, fmt=None):
         args.append("-U")
     if fmt:
         args += ["-f", fmt]
-    rc, out, err = run(args + [path])
-    if rc != 0:
-        raise VmError("Cannot read disk image %s: %s." % (path, (err or out).strip()))
+    out = run_checked(run, args + [path], "Cannot read disk image %s" % path)
     try:
         return json.loads(out)
     except ValueError:

@@ -15,13 +15,13 @@ import copy
 import datetime
 import os
 
-from ansible_collections.gridvirt.kvm.plugins.module_utils import deps
+from ansible_collections.gridvirt.kvm.plugins.module_utils import library_errors
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
 from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils.host_lock import VmLocks
 from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import (
-    DEFAULT_POOL, Hypervisor, refusal)
+    DEFAULT_POOL, Hypervisor)
 from ansible_collections.gridvirt.kvm.plugins.module_utils.outcome import Outcome
 from ansible_collections.gridvirt.kvm.plugins.module_utils.snapshot_policy import (
     listing, snapshots_to_purge)
@@ -51,25 +51,17 @@ class StandaloneVm(Outcome):
 
     def run(self):
         action = self.p.get("command") or self.p["state"]
+        what = library_errors.doing(self.p.get("command"), action, self.p.get("name"))
         try:
-            if action in READ_ONLY_COMMANDS:
-                getattr(self, "cmd_" + action)()
-            else:
-                with VmLocks(self._locked_names(action), LOCK_WAIT_SECONDS):
-                    self._dispatch(action)
+            with library_errors.as_sentences(what, self.hv.uri):
+                if action in READ_ONLY_COMMANDS:
+                    getattr(self, "cmd_" + action)()
+                else:
+                    with VmLocks(self._locked_names(action), LOCK_WAIT_SECONDS):
+                        self._dispatch(action)
             return self.finish()
-        except deps.refusals() as exc:
-            raise refusal(self.hv.uri, self._doing(action), exc)
         finally:
             self.hv.close()
-
-    def _doing(self, action):
-        """The run's request as the middle of a sentence: 'make VM x running',
-        'run status on VM x', 'run list_vms'."""
-        name = self.p.get("name")
-        if self.p.get("command"):
-            return "run %s%s" % (action, " on VM %s" % name if name else "")
-        return "make VM %s %s" % (name, action)
 
     def _locked_names(self, action):
         names = [self.p["name"]]

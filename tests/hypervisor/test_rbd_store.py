@@ -1,5 +1,6 @@
 """The RBD store layer against the lab's real Ceph, under the hypervisor's own Python (the
 Debian rados/rbd bindings exist for it only): `make hypervisor-tests`."""
+import json
 import os
 import subprocess
 import tempfile
@@ -23,7 +24,7 @@ def run(args, data=None):
 
 def new_store(pool="rbd"):
     return rbd_store.RbdStore("/etc/ceph/ceph.conf", "libvirt",
-                              "/etc/ceph/ceph.client.libvirt.keyring", pool, None, run)
+                              "/etc/ceph/ceph.client.libvirt.keyring", pool, run)
 
 
 def rbd_cli(*args):
@@ -82,7 +83,7 @@ def test_import_group_metadata_and_monitors(store):
     store.add_to_group(VM, rbd_store.data_image(VM, 1))
     assert store.vm_exists(VM) and VM in store.vm_names()
     assert store.images_of(VM) == ["system_hvtest1", "data_hvtest1_1"]
-    assert store.image_size("system_hvtest1") == size
+    assert json.loads(rbd_cli("info", "rbd/system_hvtest1"))["size"] == size
     assert read_counter(store, "system_hvtest1") == "0"
     # The import is a real copy of the image's bytes (compare with the raw twin).
     rc, _out, err = run(["qemu-img", "compare", "-f", "raw", "-F", "raw", GUEST_RAW,
@@ -126,16 +127,13 @@ def read_counter_safe(store):
     return "zero" if not read_sector(store, "system_hvtest1", 0).strip(b"\0") else "written"
 
 
-def test_layered_clone_is_copy_on_write_and_full_copy_independent(store):
+def test_layered_clone_is_copy_on_write(store):
     store.create_image("system_hvtest1", 4 * 1024 * 1024)
     store.snapshot_image("system_hvtest1", "gv-clone-base")
     store.clone_image("system_hvtest1", "gv-clone-base", "system_hvtest2")
     info = rbd_cli("info", "rbd/system_hvtest2")
     assert '"parent"' in info and "system_hvtest1" in info
-    store.copy_image("system_hvtest1", "gv-clone-base", "system_hvtest3")
-    assert '"parent"' not in rbd_cli("info", "rbd/system_hvtest3")
-    for image in ("system_hvtest2", "system_hvtest3"):
-        store.remove_image(image)
+    store.remove_image("system_hvtest2")
     rc, _o, _e = run(["rbd", "--id", "libvirt", "snap", "unprotect",
                       "rbd/system_hvtest1@gv-clone-base"])
     assert rc == 0
@@ -147,9 +145,11 @@ def test_trash_keeps_the_image_until_purged(store):
     store.create_image("data_hvtest1_9", 4 * 1024 * 1024)
     store.trash_image("data_hvtest1_9", 3600)
     assert not store.image_exists("data_hvtest1_9")
-    assert "data_hvtest1_9" in [n for n, _i in store.trash_list()]
-    store.purge_trash(["data_hvtest1_9"])
-    assert "data_hvtest1_9" not in [n for n, _i in store.trash_list()]
+    trashed = dict((e["name"], e["id"]) for e in json.loads(rbd_cli("trash", "ls", "rbd")))
+    assert "data_hvtest1_9" in trashed
+    assert run(["rbd", "--id", "libvirt", "trash", "rm", "--force",
+                "rbd/%s" % trashed["data_hvtest1_9"]])[0] == 0
+    assert "data_hvtest1_9" not in [e["name"] for e in json.loads(rbd_cli("trash", "ls", "rbd"))]
 
 
 def test_unknown_pool_is_a_sentence():
@@ -214,7 +214,7 @@ def test_lease_of_a_killed_holder_expires(store):
     script = ("import sys, time; sys.path.insert(0, %r)\n"
               "from ansible_collections.gridvirt.kvm.plugins.module_utils import rbd_store\n"
               "s = rbd_store.RbdStore('/etc/ceph/ceph.conf', 'libvirt', "
-              "'/etc/ceph/ceph.client.libvirt.keyring', 'rbd', None, None)\n"
+              "'/etc/ceph/ceph.client.libvirt.keyring', 'rbd', None)\n"
               "l = s.lease(%r, 5, 4).__enter__()\nprint('locked', flush=True)\ntime.sleep(600)\n"
               % (os.path.join(REPO, ".build"), VM))
     holder = subprocess.Popen(["/usr/bin/python3", "-c", script], stdout=subprocess.PIPE,

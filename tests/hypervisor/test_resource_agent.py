@@ -24,7 +24,7 @@ def run(args, data=None, binary_data=False):
 @pytest.fixture()
 def layers():
     store = rbd_store.RbdStore("/etc/ceph/ceph.conf", "libvirt",
-                               "/etc/ceph/ceph.client.libvirt.keyring", "rbd", None, run)
+                               "/etc/ceph/ceph.client.libvirt.keyring", "rbd", run)
     cluster = pcmk.Cluster(run)
     remove(store, cluster)
     yield store, cluster

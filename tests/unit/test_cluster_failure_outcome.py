@@ -7,7 +7,7 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils import cluster
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 
 PARAMS = {"name": "vm1", "command": "status", "ceph_conf": "/etc/ceph/ceph.conf",
-          "ceph_user": "libvirt", "keyring": None, "pool": "rbd", "namespace": None,
+          "ceph_user": "libvirt", "keyring": None, "pool": "rbd",
           "connect_timeout": 30}
 
 

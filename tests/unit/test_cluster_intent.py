@@ -11,7 +11,7 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as p
 from ansible_collections.gridvirt.kvm.plugins.module_utils import xmlutil
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 
-STORE = {"pool": "rbd", "namespace": None, "ceph_user": "libvirt",
+STORE = {"pool": "rbd", "ceph_user": "libvirt",
          "ceph_conf": "/etc/ceph/ceph.conf"}
 
 

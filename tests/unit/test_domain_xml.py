@@ -128,15 +128,15 @@ def test_clone_rewrites_log_files_and_drops_macs():
     assert dx.macs(root) == []
 
 
-def test_rbd_disks_carry_monitors_secret_and_namespace():
+def test_rbd_disks_carry_monitors_and_secret():
     root = dx.parse_domain(BASE)
-    ceph = {"pool": "rbd", "namespace": "ns1", "user": "libvirt",
+    ceph = {"pool": "rbd", "user": "libvirt",
             "secret_uuid": "5b1a8d2e-3c4f-4e6a-9b7d-1f0e2c3a4b5d",
             "monitors": [("10.0.0.1", "6789"), ("10.0.0.2", 6789)]}
     dx.add_rbd_disks(root, ["system_vm1", "data_vm1_1"], "virtio", ceph)
     disks = root.findall("devices/disk[@type='network']")
     names = [d.find("source").get("name") for d in disks]
-    assert names == ["rbd/ns1/system_vm1", "rbd/ns1/data_vm1_1"]
+    assert names == ["rbd/system_vm1", "rbd/data_vm1_1"]
     assert [d.find("target").get("dev") for d in disks] == ["vda", "vdb"]
     first = disks[0]
     assert first.find("auth").get("username") == "libvirt"

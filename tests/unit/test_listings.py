@@ -5,8 +5,10 @@ import libvirt
 import pytest
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import libvirt_host
+from ansible_collections.gridvirt.kvm.plugins.module_utils import library_errors
+from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import (
-    Hypervisor, refusal, still_there)
+    Hypervisor, still_there)
 
 URI = "test:///default"
 DOMAIN_XML = ("<domain type='test'><name>%s</name><memory>1024</memory>"
@@ -94,7 +96,10 @@ def test_a_volume_is_not_mistaken_for_a_vanished_domain(pool):
 def test_a_libvirt_refusal_becomes_a_sentence_naming_request_and_host(hv):
     with pytest.raises(libvirt.libvirtError) as raised:
         hv.conn.lookupByName("hlu-nosuch")
-    error = refusal(URI, "make VM hlu-nosuch present", raised.value)
+    with pytest.raises(VmError) as sentence:
+        with library_errors.as_sentences("make VM hlu-nosuch present", URI):
+            raise raised.value
+    error = sentence.value
     assert error.msg == "Cannot make VM hlu-nosuch present on test:///default: Domain not found."
 
 

@@ -169,8 +169,7 @@ def test_a_link_planted_at_the_partial_name_is_not_followed(hypervisor, image, t
 
 
 def store(**values):
-    args = dict(conf="/etc/ceph/ceph.conf", user="libvirt", keyring=None, pool="rbd",
-                namespace=None, run=None)
+    args = dict(conf="/etc/ceph/ceph.conf", user="libvirt", keyring=None, pool="rbd", run=None)
     args.update(values)
     return rbd_store.RbdStore(**args)
 
@@ -188,8 +187,8 @@ def test_the_rbd_spec_of_plain_values():
     ({"keyring": "/k:key=AQ=="}, "keyring '/k:key=AQ==' must not contain ':' or '='"),
     ({"user": "lib\\virt"}, "ceph_user 'lib\\\\virt' must not contain '\\'"),
     ({"pool": "rbd@snap"}, "pool 'rbd@snap' must not contain '@'"),
-    ({"namespace": "ns/x"}, "namespace 'ns/x' must not contain '/'"),
-], ids=["ceph_user", "ceph_conf", "keyring", "backslash", "pool", "namespace"])
+    ({"pool": "rbd/x"}, "pool 'rbd/x' must not contain '/'"),
+], ids=["ceph_user", "ceph_conf", "keyring", "backslash", "pool", "pool-path"])
 def test_values_that_inject_rbd_options_are_refused(values, expected):
     """Refused when the store is made, before it connects or runs anything."""
     with pytest.raises(VmError) as err:
