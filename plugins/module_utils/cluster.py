@@ -18,12 +18,13 @@ __metaclass__ = type
 
 import contextlib
 import hashlib
+import os
 import re
 
 from ansible.module_utils.common.process import get_bin_path
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import cluster_disks as disks
-from ansible_collections.gridvirt.kvm.plugins.module_utils import deps
+from ansible_collections.gridvirt.kvm.plugins.module_utils import library_errors
 from ansible_collections.gridvirt.kvm.plugins.module_utils import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
@@ -67,8 +68,7 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         self.warn = warn
         self._run = run
         self.store = RbdStore(params["ceph_conf"], params["ceph_user"], params.get("keyring"),
-                              params["pool"], params.get("namespace"), run,
-                              timeout=params["connect_timeout"])
+                              params["pool"], run, timeout=params["connect_timeout"])
         self.cluster = pcmk.Cluster(run, timeout=params["connect_timeout"])
         self.predicted_restart = False
 
@@ -80,18 +80,14 @@ class ClusterVm(ClusterCommands, ClusterMigration):
     def run(self):
         try:
             action = self.p.get("command") or self.p["state"]
-            try:
+            what = library_errors.doing(self.p.get("command"), action, self.p.get("name"))
+            with library_errors.as_sentences(what, "node %s" % os.uname()[1],
+                                             timed_out=self.store.not_answering):
                 if action in READ_ONLY_COMMANDS:
                     self._dispatch(action)
                 else:
                     with self._locks(action):
                         self._dispatch(action)
-            except deps.ceph_timeouts() as exc:
-                raise self.store.not_answering("an operation on VM %s waited: %s"
-                                               % (self.p.get("name") or "(list)", exc))
-            except deps.refusals() as exc:
-                raise VmError("Ceph or libvirt refused an operation on VM %s: %s."
-                              % (self.p.get("name") or "(list)", exc))
             return self.finish()
         except VmError as exc:
             # A failure after a change began is reported as changed, with what it was.
@@ -411,8 +407,7 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         return True
 
     def _ceph_access(self):
-        return {"pool": self.p["pool"], "namespace": self.p.get("namespace"),
-                "user": self.p["ceph_user"], "secret_uuid": self.p["secret_uuid"],
+        return {"pool": self.p["pool"], "user": self.p["ceph_user"], "secret_uuid": self.p["secret_uuid"],
                 "monitors": self.store.monitors()}
 
     # ---- update in place ------------------------------------------------------------------
@@ -584,17 +579,18 @@ class ClusterVm(ClusterCommands, ClusterMigration):
     # ---- the Pacemaker resource ----------------------------------------------------------------
 
     def _store_params(self):
-        return dict((k, self.p.get(k)) for k in ("pool", "namespace", "keyring", "ceph_user",
-                                                 "ceph_conf"))
+        return dict((k, self.p.get(k)) for k in ("pool", "keyring", "ceph_user", "ceph_conf"))
 
     def _add_resource(self, vm, target_role):
         """Created unmanaged, constrained, then managed: it can never start on a wrong node
         in between. Everything comes from the VM's stored intent, so an enable after a
         disable restores it."""
         metadata = self.stored_intent(vm)
-        self.cluster.create(ci.desired_primitive(vm, self._store_params(), metadata,
-                                                 target_role, managed=False), "resources")
-        defined = self.cluster.primitive_ids(self.cluster.cib())
+        # The resources the constraints may name: those read before, and this one.
+        defined = self.cluster.primitive_ids(self.cluster.cib()) | set([vm])
+        primitive = ci.desired_primitive(vm, self._store_params(), metadata, target_role,
+                                         managed=False)
+        self.cluster.create(primitive, "resources")
         for constraint in ci.desired_constraints(vm, metadata, defined):
             self.cluster.create(constraint, "constraints")
         # After the crmsh lines: those re-create their own constraints, which a disable
@@ -603,16 +599,13 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         self._restore_held_constraints(vm, metadata)
         self.cluster.set_meta(vm, "is-managed", "true")
         if target_role == "Started":
-            self._wait(vm, ("Started",), "start")
+            self._wait(vm, ("Started",), "start", primitive)
 
     def _run_crm_commands(self, metadata):
         """SEAPATH's crm_config_cmd: crmsh configure lines, all checked again before the
         first runs (the stored lines may have been written by hand), run as argument lists."""
         for words in ci.stored_crm_commands(self.p["name"], metadata):
-            rc, out, err = self._run(["crm", "configure"] + words)
-            if rc != 0:
-                raise VmError("crm configure %s failed: %s."
-                              % (" ".join(words), (err or out).strip()))
+            self.cluster.configure(words)
 
     def sync_resource(self, vm, metadata, previous=None):
         """An enabled VM's primitive and constraints as its intent says (drift corrected).
@@ -671,8 +664,11 @@ class ClusterVm(ClusterCommands, ClusterMigration):
         return ci.owned_constraint(vm, constraint, metadata) or \
             seapath.replaced_by_ours(vm, constraint, metadata)
 
-    def _wait(self, vm, wanted, op):
-        prim = self.cluster.primitive(self.cluster.cib(), vm)
+    def _wait(self, vm, wanted, op, prim=None):
+        """Until the VM is in one of ``wanted``, bounded by its ``op`` timeout (of ``prim``,
+        its primitive, when the caller has it: else read from the CIB)."""
+        if prim is None:
+            prim = self.cluster.primitive(self.cluster.cib(), vm)
         timeout = pcmk.primitive_timeouts(prim)[op] + pcmk.MONITOR_INTERVAL
         state, node = self.cluster.wait_for(vm, wanted, timeout)
         if state not in wanted:

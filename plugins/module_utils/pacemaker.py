@@ -21,6 +21,7 @@ import time
 from ansible_collections.gridvirt.kvm.plugins.module_utils import xmlutil
 from ansible_collections.gridvirt.kvm.plugins.module_utils.deps import lxml_etree
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils.runner import run_checked
 
 RA_CLASS, RA_PROVIDER, RA_TYPE = "ocf", "gridvirt", "VirtualDomain"
 POLL_SECONDS = 0.5
@@ -40,6 +41,9 @@ TIMED_OUT, NOT_CONNECTED = 124, 102
 OP_KEY_RE = re.compile(r"^(.+)_(start|stop|monitor|migrate_to|migrate_from|reload|notify|"
                        r"promote|demote|reload-agent)_\d+$")
 INFINITY = "INFINITY"
+# The commands that only read; any other one changes the cluster (and what was read of it).
+READS = (("cibadmin", "--query"),)
+READ_TOOLS = ("crm_mon", "crm_node", "crmadmin")
 # A duration: digits (ASCII, optional fraction) and one of Pacemaker's units (seconds when
 # none). Exponents, "inf" and "nan" are not durations.
 DURATION_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?) *(usec|us|msec|ms|sec|s|min|m|hr|h)?",
@@ -238,35 +242,57 @@ class Cluster(object):
     def __init__(self, run, timeout=None):
         self._run = run
         self.timeout = timeout
+        # The CIB and the status as last read, until this run changes something or waits:
+        # one task then asks Pacemaker once for what it reads several times.
+        self._read = {}
 
     def _cmd(self, args, data=None, what=None):
-        kwargs = {"data": data, "binary_data": False} if data is not None else {}
         what = what or " ".join(args[:2])
+        if tuple(args[:2]) not in READS and args[0] not in READ_TOOLS:
+            self.forget()
         if self.timeout:
             # A daemon that hangs must not hold the task: each command is bounded.
             args = ["timeout", "--kill-after=5", str(self.timeout)] + list(args)
-        rc, out, err = self._run(args, **kwargs)
-        if rc == 0:
-            return out
-        detail = failure_detail(out, err) or "rc=%d" % rc
-        if rc == TIMED_OUT and self.timeout:
-            raise VmError("Pacemaker did not answer %s within %d seconds on node %s: check that "
-                          "Corosync and Pacemaker run there and have quorum, then run the task "
-                          "again." % (what, self.timeout, os.uname()[1]))
-        if rc == NOT_CONNECTED:
-            raise VmError("Pacemaker does not answer on node %s (%s, for %s): start Corosync "
-                          "and Pacemaker there, or run the task on another cluster node."
-                          % (os.uname()[1], detail, what))
-        raise VmError("Pacemaker refused %s: %s." % (what, detail))
+
+        def explain(rc, detail):
+            if rc == TIMED_OUT and self.timeout:
+                return ("Pacemaker did not answer %s within %d seconds on node %s: check that "
+                        "Corosync and Pacemaker run there and have quorum, then run the task "
+                        "again." % (what, self.timeout, os.uname()[1]))
+            if rc == NOT_CONNECTED:
+                return ("Pacemaker does not answer on node %s (%s, for %s): start Corosync "
+                        "and Pacemaker there, or run the task on another cluster node."
+                        % (os.uname()[1], detail, what))
+            return None
+        return run_checked(self._run, args, "Pacemaker refused %s" % what, data=data,
+                           detail=failure_detail, explain=explain)
 
     # ---- reading ----------------------------------------------------------------------
 
+    def forget(self):
+        """What was read is stale: the next cib() and status() ask Pacemaker again."""
+        self._read.clear()
+
     def cib(self):
-        return xmlutil.parse(self._cmd(["cibadmin", "--query"], what="the CIB query"),
-                             "Pacemaker CIB")
+        """The CIB (as read since this run last changed or waited for something)."""
+        if "cib" not in self._read:
+            self._read["cib"] = xmlutil.parse(
+                self._cmd(["cibadmin", "--query"], what="the CIB query"), "Pacemaker CIB")
+        return self._read["cib"]
 
     def status(self):
-        """crm_mon's XML view: {'nodes': {name: {...}}, 'resources': {id: (status, node)}}."""
+        """crm_mon's XML view: {'nodes': {name: {...}}, 'resources': {id: (status, node)}}
+        (as read since this run last changed or waited for something)."""
+        if "status" not in self._read:
+            self._read["status"] = self._status_now()
+        return self._read["status"]
+
+    def _fresh_status(self):
+        """status() read now; the CIB read before it is dropped too (time has passed)."""
+        self.forget()
+        return self.status()
+
+    def _status_now(self):
         root = self._monitor()
         nodes = self._nodes(root)
         failures = failures_by_resource(root)
@@ -312,7 +338,7 @@ class Cluster(object):
         root = self._monitor()
         nodes = self._nodes(root)
         dc = root.find("summary/current_dc")
-        local = self._cmd(["crm_node", "--name"], what="the local node's name").strip()
+        local = self.local_node()
         vms = dict((res.get("id"), resource_status(res)) for res in root.iter("resource")
                    if is_vm_agent(res.get("resource_agent")))
         return {"local_node": local, "nodes": nodes, "vms": vms,
@@ -364,6 +390,15 @@ class Cluster(object):
         self._cmd(["crm_resource", "--resource", vm, "--meta", "--set-parameter", name,
                    "--parameter-value", str(value)], what="setting %s of %s" % (name, vm))
 
+    def configure(self, words):
+        """One crmsh ``configure`` line (SEAPATH's crm_config_cmd: allow-listed by the
+        caller), as an argument list. crmsh is used for nothing else."""
+        self._cmd(["crm", "configure"] + list(words), what="crm configure %s" % " ".join(words))
+
+    def local_node(self):
+        """The name of the node the task runs on, as Pacemaker knows it."""
+        return self._cmd(["crm_node", "--name"], what="the local node's name").strip()
+
     def cleanup(self, vm):
         self._cmd(["crm_resource", "--cleanup", "--resource", vm], what="cleaning up %s" % vm)
 
@@ -398,6 +433,7 @@ class Cluster(object):
                    "--update", value], what="setting %s on %s" % (name, node))
         deadline = time.monotonic() + ATTRIBUTE_WAIT_SECONDS
         while node_attribute(self.cib(), node, name) != value:
+            self.forget()
             if time.monotonic() >= deadline:
                 raise VmError("Pacemaker did not record %s on %s." % (name, node))
             time.sleep(POLL_SECONDS / 5)
@@ -416,7 +452,7 @@ class Cluster(object):
         on another node."""
         start = time.monotonic()
         while True:
-            current = self.status()
+            current = self._fresh_status()
             status, node = current["resources"].get(vm, ("Disabled", None))
             if "Stopped" in wanted and current["roles"].get(vm) == "Stopped":
                 return "Stopped", None
@@ -432,7 +468,7 @@ class Cluster(object):
         idle and the VM is Started, Stopped or Failed elsewhere (nothing left to do for it)."""
         start = time.monotonic()
         while True:
-            current = self.status()
+            current = self._fresh_status()
             status, where = current["resources"].get(vm, ("Disabled", None))
             if status == "Started" and where == node:
                 return status, where
@@ -448,13 +484,16 @@ class Cluster(object):
         """Wait, at most ``timeout`` seconds, until the controller has no transition left to
         run; -> whether it got there."""
         time.sleep(POLL_SECONDS)  # the controller notices the last change
-        dc = self.status().get("dc")
+        dc = self._fresh_status().get("dc")
         deadline = time.monotonic() + timeout
-        while self.controller_busy(dc):
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(POLL_SECONDS)
-        return True
+        try:
+            while self.controller_busy(dc):
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(POLL_SECONDS)
+            return True
+        finally:
+            self.forget()
 
     def _wait_over(self, start, timeout, dc):
         """Past the timeout, and the cluster has nothing left to do for it. Under load the

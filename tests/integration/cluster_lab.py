@@ -16,8 +16,9 @@ RADOS = ["rados", "--id", "libvirt", "-p", "rbd"]
 LOCK_PREFIX = "gridvirt.lock."
 
 
-def run_cluster(args, check=False, diff=False, timeout=900):
-    return lab.run_module(args, module=MODULE, check=check, diff=diff, timeout=timeout)
+def run_cluster(args, check=False, diff=False, timeout=900, env_extra=None):
+    return lab.run_module(args, module=MODULE, check=check, diff=diff, timeout=timeout,
+                          env_extra=env_extra)
 
 
 def ok(args, **kwargs):

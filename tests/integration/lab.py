@@ -37,11 +37,13 @@ def ansible_env():
 
 
 def run_module(args, module="gridvirt.kvm.standalone_vm", check=False, diff=False, host=HOST,
-               inventory=None, timeout=900):
+               inventory=None, timeout=900, env_extra=None):
     """Run one module task through ansible on HOST (of INVENTORY, else ansible.cfg's);
-    returns its result dict. A task still running after ``timeout`` seconds is an error."""
+    returns its result dict. A task still running after ``timeout`` seconds is an error.
+    ``env_extra``: environment variables of that run (the module inherits them)."""
     with tempfile.TemporaryDirectory() as tree:
         env = ansible_env()
+        env.update(env_extra or {})
         env["ANSIBLE_CALLBACK_TREE_DIR"] = tree
         cmd = ["ansible", host, "-m", module, "-a", json.dumps(args)]
         if inventory:
