@@ -276,3 +276,30 @@ def purge_argument_spec():
             date=dict(type="str"), time=dict(type="str"),
             iso_8601=dict(type="str"), posix=dict(type="raw"))),
     )
+
+
+# The libvirt secret holding the Ceph key on every node: the hypervisor role defines it with
+# this UUID, cluster_vm names it in every RBD disk (doc fragment gridvirt.kvm.ceph).
+DEFAULT_SECRET_UUID = "5b1a8d2e-3c4f-4e6a-9b7d-1f0e2c3a4b5d"
+DEFAULT_CONNECT_TIMEOUT = 30
+
+
+def ceph_argument_spec():
+    """Where cluster VMs live: the Ceph connection options (doc fragment gridvirt.kvm.ceph)."""
+    return dict(
+        ceph_conf=dict(type="path", default="/etc/ceph/ceph.conf"),
+        ceph_user=dict(type="str", default="libvirt"),
+        keyring=dict(type="path"),
+        pool=dict(type="str", default="rbd"),
+        # A UUID naming the libvirt secret, not the secret itself.
+        secret_uuid=dict(type="str", default=DEFAULT_SECRET_UUID, no_log=False),
+        connect_timeout=dict(type="raw", default=DEFAULT_CONNECT_TIMEOUT),
+    )
+
+
+def libvirt_argument_spec():
+    """The hypervisor's libvirt daemon (doc fragment gridvirt.kvm.libvirt)."""
+    return dict(
+        uri=dict(type="str", default="qemu:///system"),
+        connect_timeout=dict(type="raw", default=DEFAULT_CONNECT_TIMEOUT),
+    )

@@ -592,19 +592,12 @@ COMMANDS = ["create", "remove", "list_vms", "start", "stop", "status", "clone", 
             "remove_pacemaker_remote", "migrate"]
 STATES = ["present", "running", "started", "stopped", "disabled", "absent"]
 SNAPSHOT_COMMANDS = ("create_snapshot", "remove_snapshot", "rollback_snapshot")
-DEFAULT_SECRET_UUID = "5b1a8d2e-3c4f-4e6a-9b7d-1f0e2c3a4b5d"
 
 
 def argument_spec():
     args = spec.purge_argument_spec()
+    args.update(spec.ceph_argument_spec())
     args.update(
-        ceph_conf=dict(type="path", default="/etc/ceph/ceph.conf"),
-        connect_timeout=dict(type="raw", default=30),
-        ceph_user=dict(type="str", default="libvirt"),
-        keyring=dict(type="path"),
-        pool=dict(type="str", default="rbd"),
-        # A UUID naming the libvirt secret, not the secret itself.
-        secret_uuid=dict(type="str", default=DEFAULT_SECRET_UUID, no_log=False),
         name=dict(type="str", aliases=["guest"]),
         state=dict(type="str", choices=STATES),
         command=dict(type="str", choices=COMMANDS),

@@ -374,9 +374,8 @@ SNAPSHOT_COMMANDS = ("create_snapshot", "remove_snapshot", "rollback_snapshot")
 
 def argument_spec():
     args = spec.purge_argument_spec()
+    args.update(spec.libvirt_argument_spec())
     args.update(
-        uri=dict(type="str", default="qemu:///system"),
-        connect_timeout=dict(type="raw", default=30),
         name=dict(type="str", aliases=["guest"]),
         state=dict(type="str", choices=["present", "running", "started", "stopped", "absent"]),
         command=dict(type="str", choices=COMMANDS),

@@ -8,6 +8,7 @@ from lxml import etree
 from ansible_collections.gridvirt.kvm.plugins.module_utils import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils import cluster_migration as mig
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
 from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.modules import cluster_vm
 
@@ -99,7 +100,7 @@ def test_a_move_not_carried_out_names_the_vms_constraints_not_the_temporary_one(
 def test_node_goes_with_migrate_or_running_only(params, message):
     # As Ansible passes them: every option, with its default when not given.
     full = dict((k, v.get("default")) for k, v in cluster_vm.argument_spec().items())
-    full.update(name="vm1", pool="rbd", secret_uuid=cluster_vm.DEFAULT_SECRET_UUID,
+    full.update(name="vm1", pool="rbd", secret_uuid=spec.DEFAULT_SECRET_UUID,
                 purge_date=None)
     full.update(params)
     with pytest.raises(VmError) as err:
