@@ -204,6 +204,8 @@ def fence_events(node, via=None):
 def ansible_env():
     env = dict(os.environ)
     env["ANSIBLE_CONFIG"] = os.path.join(REPO, "ansible.cfg")
+    # The inventory's ansible_connection: lab_node lives with the lab, not the collection.
+    env["ANSIBLE_CONNECTION_PLUGINS"] = os.path.join(REPO, "lab", "plugins", "connection")
     env["ANSIBLE_NOCOLOR"] = "1"
     env["LAB_DIR"] = LAB_DIR
     return env
