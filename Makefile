@@ -125,7 +125,7 @@ test: venv
 	@$(STAGE) sanity $(MAKE) --no-print-directory sanity
 	@$(STAGE) molecule $(MAKE) --no-print-directory molecule
 	@$(STAGE) hypervisor-tests $(MAKE) --no-print-directory hypervisor-tests
-	@$(STAGE) unit+integration python -m pytest tests/unit tests/integration
+	@$(STAGE) unit+integration python -m pytest --durations=25 tests/unit tests/integration
 	@$(STAGE) multinode-tests $(MAKE) --no-print-directory multinode-tests
 	@lab/stage.sh --summary
 

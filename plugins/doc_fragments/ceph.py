@@ -6,12 +6,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.gridvirt.kvm.plugins.module_utils.spec import (
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_SECRET_UUID)
-
 
 class ModuleDocFragment(object):
-    # Where cluster VMs live: the Ceph cluster, pool and credentials.
+    # Where cluster VMs live: the Ceph cluster, pool and credentials. The options of
+    # spec.ceph_argument_spec(), whose defaults (DEFAULT_SECRET_UUID) sanity checks these against.
     DOCUMENTATION = r"""
 options:
   ceph_conf:
@@ -39,7 +37,7 @@ options:
       - UUID of the libvirt secret holding the Ceph key of O(ceph_user) on every node (the
         C(gridvirt.kvm.hypervisor) role defines it with this UUID).
     type: str
-    default: @SECRET_UUID@
+    default: 5b1a8d2e-3c4f-4e6a-9b7d-1f0e2c3a4b5d
   connect_timeout:
     description:
       - Seconds the module waits for Ceph (the connection to its monitors, then each
@@ -47,12 +45,11 @@ options:
         saying which service on which node did not answer (a whole number, 1 to 600). Without it, librados
         waits 5 minutes for monitors that are down.
     type: raw
-    default: @CONNECT_TIMEOUT@
+    default: 30
 requirements:
   - Python bindings of librados and librbd on the node (Debian packages C(python3-rados),
     C(python3-rbd))
   - lxml on the node (Debian package C(python3-lxml))
   - Pacemaker command line tools (C(cibadmin), C(crm_mon), C(crm_resource)), C(qemu-img)
     with RBD support, C(virt-xml-validate), and libvirt Python bindings on the node
-""".replace("@SECRET_UUID@", DEFAULT_SECRET_UUID).replace(
-        "@CONNECT_TIMEOUT@", str(DEFAULT_CONNECT_TIMEOUT))
+"""

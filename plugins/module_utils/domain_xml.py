@@ -13,10 +13,10 @@ __metaclass__ = type
 import copy
 import hashlib
 
-from ansible_collections.gridvirt.kvm.plugins.module_utils.deps import lxml_etree
-from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
-from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
-from ansible_collections.gridvirt.kvm.plugins.module_utils import xmlutil
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.deps import lxml_etree
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common import xmlutil
 
 # Our metadata element lives in the domain's <metadata> under this namespace.
 GV_NS = "https://github.com/gridvirt/kvm/xmlns/vm/1"

@@ -16,11 +16,11 @@ import os
 import threading
 import time
 
-from ansible_collections.gridvirt.kvm.plugins.module_utils import deps
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common import deps
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml
 from ansible_collections.gridvirt.kvm.plugins.module_utils import source_image
-from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
-from ansible_collections.gridvirt.kvm.plugins.module_utils.runner import run_checked
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.runner import run_checked
 
 DEFAULT_POOL = "default"
 DEFAULT_POOL_PATH = "/var/lib/libvirt/images"

@@ -18,10 +18,10 @@ import os
 import re
 import time
 
-from ansible_collections.gridvirt.kvm.plugins.module_utils import xmlutil
-from ansible_collections.gridvirt.kvm.plugins.module_utils.deps import lxml_etree
-from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
-from ansible_collections.gridvirt.kvm.plugins.module_utils.runner import run_checked
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common import xmlutil
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.deps import lxml_etree
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.runner import run_checked
 
 RA_CLASS, RA_PROVIDER, RA_TYPE = "ocf", "gridvirt", "VirtualDomain"
 POLL_SECONDS = 0.5
@@ -140,7 +140,7 @@ def duration_seconds(value):
 
 
 def resource_status(resource):
-    """crm_mon <resource> -> (status, node). Status names of DESIGN.md."""
+    """crm_mon <resource> -> (status, node), in the status names both modules report."""
     nodes = [n.get("name") for n in resource.findall("node")]
     node = nodes[0] if nodes else None
     role = resource.get("role", "Stopped")

@@ -21,9 +21,9 @@ import threading
 import time
 import uuid as uuid_lib
 
-from ansible_collections.gridvirt.kvm.plugins.module_utils import deps
-from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
-from ansible_collections.gridvirt.kvm.plugins.module_utils.runner import run_checked
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common import deps
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.runner import run_checked
 
 # How long the module waits for Ceph to answer (connection, then each monitor or OSD
 # operation) before it says which service did not: librados waits 5 minutes by default.

@@ -12,8 +12,8 @@ __metaclass__ = type
 import json
 import os
 
-from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
-from ansible_collections.gridvirt.kvm.plugins.module_utils.runner import run_checked
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.runner import run_checked
 
 IMPORTABLE_FORMATS = ("qcow2", "raw")
 

@@ -166,10 +166,10 @@ changes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.gridvirt.kvm.plugins.module_utils.cluster_nodes import (
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.cluster_nodes import (
     NodeMaintenance)
-from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
-from ansible_collections.gridvirt.kvm.plugins.module_utils.spec import (
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core.spec import (
     MAX_WAIT_SECONDS, whole_number)
 
 

@@ -103,7 +103,7 @@ usable_nodes:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
-from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 
 
 def main():

@@ -576,14 +576,14 @@ metadata_value:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.gridvirt.kvm.plugins.module_utils import cluster_intent as ci
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
-from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
-from ansible_collections.gridvirt.kvm.plugins.module_utils.cluster import ClusterVm
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.cluster import ClusterVm
 
 # Ten years: longer is a unit mistake.
 MAX_TRASH_DELAY = 10 * 365 * 24 * 3600
-from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 
 COMMANDS = ["create", "remove", "list_vms", "start", "stop", "status", "clone", "enable",
             "disable", "list_snapshots", "create_snapshot", "remove_snapshot",

@@ -362,9 +362,10 @@ metadata_value:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
-from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
-from ansible_collections.gridvirt.kvm.plugins.module_utils.standalone import StandaloneVm
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone.standalone import (
+    StandaloneVm)
 
 COMMANDS = ["create", "remove", "start", "stop", "status", "list_vms", "clone",
             "create_snapshot", "remove_snapshot", "rollback_snapshot", "list_snapshots",

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import rbd_store
-from ansible_collections.gridvirt.kvm.plugins.module_utils.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GUEST_RAW = os.path.join(REPO, ".lab", "images", "guest.raw")

@@ -10,7 +10,7 @@ import lab
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
 from ansible_collections.gridvirt.kvm.plugins.module_utils import rbd_store
-from ansible_collections.gridvirt.kvm.plugins.module_utils import spec
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
 
 VM = "hvra1"
 SECRET = "5b1a8d2e-3c4f-4e6a-9b7d-1f0e2c3a4b5d"  # roles/hypervisor defaults

@@ -162,7 +162,7 @@ def file_digest(path):
 def lock_entries():
     """The per-VM lock files of this host, with their modes (a run that was refused before
     any change must not even have taken a lock)."""
-    from ansible_collections.gridvirt.kvm.plugins.module_utils import host_lock
+    from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import host_lock
 
     if not os.path.lexists(host_lock.LOCK_DIR) or not os.listdir(host_lock.LOCK_DIR):
         return None  # the first run of a host makes the directory: it is empty between runs

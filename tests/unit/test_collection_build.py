@@ -6,16 +6,17 @@ import sys
 import tarfile
 
 import pytest
+import unit_paths
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = unit_paths.REPO
 GALAXY = os.path.join(os.path.dirname(sys.executable), "ansible-galaxy")
 LEFT_OUT = (".lab/", ".venv/", ".build/", ".cache/", ".ci/", ".git/", ".pytest_cache/", "lab/",
             "benchmarks/", "tests/output/")
 SHIPPED = ("MANIFEST.json", "FILES.json", "README.md", "meta/runtime.yml",
            "plugins/modules/cluster_vm.py", "plugins/modules/standalone_vm.py",
-           "plugins/module_utils/cluster.py", "plugins/doc_fragments/ceph.py",
+           "plugins/module_utils/_cluster/cluster.py", "plugins/doc_fragments/ceph.py",
            "roles/hypervisor/files/ocf/VirtualDomain", "roles/deploy_vms_cluster/tasks/main.yml",
-           "playbooks/deploy_vms_cluster.yaml", "templates/vm/%s" % sorted(os.listdir(os.path.join(REPO, "templates", "vm")))[0])
+           "playbooks/deploy_vms_cluster.yaml", "templates/vm/domain.xml.j2")
 
 
 @pytest.fixture(scope="module")
