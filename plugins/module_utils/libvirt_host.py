@@ -29,6 +29,7 @@ STATE_POLL_SECONDS = 0.25
 POOL_BUSY_SECONDS = 120
 # How long the module waits for libvirtd to accept its connection.
 DEFAULT_CONNECT_TIMEOUT = 30
+SCHEMA_REFUSAL = "The domain XML does not pass libvirt's schema"
 
 
 def _lv():
@@ -115,8 +116,7 @@ def _keep_private(path):
 def validate_domain(run, root):
     """Check a domain XML against libvirt's schema without defining anything (check mode,
     and cluster VMs, whose definition lives in RBD and is defined by the resource agent)."""
-    run_checked(run, ["virt-xml-validate", "-", "domain"],
-                "The domain XML does not pass libvirt's schema",
+    run_checked(run, ["virt-xml-validate", "-", "domain"], SCHEMA_REFUSAL,
                 data=domain_xml.to_string(root), detail=_first_line)
 
 
@@ -245,6 +245,15 @@ class Hypervisor(object):
 
     def validate(self, root):
         validate_domain(self._run, root)
+
+    def check_definable(self, root):
+        """What define() would refuse, said as define() says it, without defining anything
+        (libvirt's schema, the check its define runs)."""
+        try:
+            validate_domain(self._run, root)
+        except VmError as exc:
+            raise VmError("libvirt refused the domain definition: %s"
+                          % exc.msg[len(SCHEMA_REFUSAL) + 2:]) from None
 
     def undefine(self, dom):
         lv = _lv()

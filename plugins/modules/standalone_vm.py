@@ -364,13 +364,15 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
-from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone.standalone import (
-    StandaloneVm)
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core import lifecycle
+from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone.backend import (
+    StandaloneBackend)
+from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone.request import (
+    StandaloneRequest)
 
 COMMANDS = ["create", "remove", "start", "stop", "status", "list_vms", "clone",
             "create_snapshot", "remove_snapshot", "rollback_snapshot", "list_snapshots",
             "purge_image", "list_metadata", "get_metadata", "set_metadata"]
-SNAPSHOT_COMMANDS = ("create_snapshot", "remove_snapshot", "rollback_snapshot")
 
 
 def argument_spec():
@@ -401,35 +403,6 @@ def argument_spec():
     return args
 
 
-def check_request(params):
-    """Cross-option rules Ansible's argspec cannot express; raises VmError."""
-    action = params["command"] or params["state"]
-    params["stop_timeout"] = spec.whole_number(params["stop_timeout"], "stop_timeout", 0,
-                                               spec.MAX_WAIT_SECONDS)
-    params["connect_timeout"] = spec.validate_connect_timeout(params["connect_timeout"])
-    spec.normalize_numbers(params, ("memory", "vcpus"))
-    spec.normalize_purge_numbers(params)
-    if params["command"] != "list_vms":
-        spec.validate_vm_name(params["name"])
-    if params["command"] == "clone":
-        if not params["src_name"]:
-            raise VmError("src_name is required when command is clone.")
-        spec.validate_vm_name(params["src_name"])
-    if params["command"] in SNAPSHOT_COMMANDS:
-        spec.validate_snapshot_name(params["snapshot_name"])
-    if params["command"] == "get_metadata" and not params["metadata_name"]:
-        raise VmError("metadata_name is required when command is get_metadata.")
-    if params["command"] == "set_metadata" and not params["metadata"]:
-        raise VmError("metadata is required when command is set_metadata.")
-    if params["purge_date"] is not None:
-        spec.parse_purge_date(params["purge_date"])
-    spec.validate_memory(params["memory"])
-    spec.validate_vcpus(params["vcpus"])
-    spec.validate_metadata(params["metadata"])
-    spec.validate_pool_name(params["pool"])
-    return action
-
-
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
@@ -439,9 +412,9 @@ def main():
         supports_check_mode=True,
     )
     try:
-        check_request(module.params)
-        result = StandaloneVm(module.params, module.check_mode, module.run_command,
-                              module.warn).run()
+        request = StandaloneRequest(module.params)
+        result = lifecycle.run(request, StandaloneBackend(request, module.run_command,
+                                                          module.warn), module.check_mode)
     except VmError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     diffs = result.pop("diff", None)

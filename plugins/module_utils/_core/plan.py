@@ -1,0 +1,90 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gridvirt.kvm contributors
+# Apache License 2.0 (see LICENSE)
+"""What one run will change, computed before anything is changed: the steps in order, each
+with the sentence it reports and its part of the --diff. Check mode and a real run compute
+the same plan; only a real run applies it. ``changed``, ``changes`` and ``diff`` come from
+here, for both kinds of VM."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class Step(object):
+    """One change: ``sentence`` (None for a step the user does not see as a change: a wait, a
+    read for the result), ``apply()`` makes it, ``undo()`` takes it back if a later step
+    fails (None: the change stays, and the failure reports it)."""
+
+    def __init__(self, sentence, apply=None, undo=None):
+        self.sentence = sentence
+        self.apply = apply
+        self.undo = undo
+
+
+class Plan(object):
+    """The steps of one run, the --diff entries, and values the steps return."""
+
+    def __init__(self):
+        self.steps = []
+        self.diffs = []
+        self.values = {}
+        self.kept = []  # sentences of the steps a failed run made and could not undo
+
+    def change(self, sentence, apply=None, undo=None):
+        step = Step(sentence, apply, undo)
+        self.steps.append(step)
+        return step
+
+    def act(self, apply):
+        """A step that changes nothing the user sees as a change (a wait, a cleanup)."""
+        return self.change(None, apply)
+
+    def diff(self, name, what, before, after):
+        """A --diff entry headed '<name> (<what>)', when the two texts differ."""
+        if before != after:
+            header = "%s (%s)" % (name, what)
+            self.diffs.append({"before_header": header, "after_header": header,
+                               "before": before, "after": after})
+
+    @property
+    def changes(self):
+        return [step.sentence for step in self.steps if step.sentence]
+
+    def apply(self):
+        """Make every step in order. A failure takes back, newest first, what the steps made
+        before it could undo; the others are listed in ``kept``, then the failure goes on."""
+        done = []
+        try:
+            for step in self.steps:
+                if step.apply is not None:
+                    step.apply()
+                done.append(step)
+        except BaseException:
+            for step in reversed(done):
+                if not self._undone(step) and step.sentence:
+                    self.kept.insert(0, step.sentence)
+            raise
+
+    @staticmethod
+    def _undone(step):
+        """Take the step back -> whether it is (an undo that fails leaves the change there:
+        the run's own failure is the one to report)."""
+        if step.undo is None:
+            return False
+        try:
+            step.undo()
+        except Exception:  # pylint: disable=broad-except
+            return False
+        return True
+
+    def outcome(self, values):
+        """The module result: ``values``, what the steps returned, changed, the sentences and
+        the diffs when there are some."""
+        result = dict(values)
+        result.update(self.values)
+        result["changed"] = bool(self.changes)
+        result["changes"] = self.changes
+        if self.diffs:
+            result["diff"] = self.diffs
+        return result

@@ -1,0 +1,117 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gridvirt.kvm contributors
+# Apache License 2.0 (see LICENSE)
+"""The standalone kind of VM for the lifecycle: one libvirt host, disks in its storage pool.
+Reads the VM, hands the plan to states.py or commands.py, and reports."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import contextlib
+
+from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core.lifecycle import Backend
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core.snapshot_policy import listing
+from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import commands
+from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import states
+from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone.host import (
+    StandaloneHost)
+from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone.host_lock import VmLocks
+from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone.view import read_view
+from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import Hypervisor
+
+LOCK_WAIT_SECONDS = 600
+COMMAND_PLANS = {
+    "clone": commands.plan_clone,
+    "create_snapshot": commands.plan_create_snapshot,
+    "remove_snapshot": commands.plan_remove_snapshot,
+    "rollback_snapshot": commands.plan_rollback_snapshot,
+    "purge_image": commands.plan_purge_image,
+    "set_metadata": commands.plan_set_metadata,
+}
+# The commands that return the VM's snapshots; the metadata commands return what they read
+# or set; every other request returns the VM's report.
+REPORTS_SNAPSHOTS = ("create_snapshot", "remove_snapshot", "list_snapshots", "purge_image")
+
+
+class StandaloneBackend(Backend):
+    """``run``: AnsibleModule.run_command; ``warn``: its warn."""
+
+    def __init__(self, request, run, warn):
+        self.hv = Hypervisor(request.uri, run, timeout=request.connect_timeout)
+        self.host = StandaloneHost(self.hv)
+        self.warn = warn
+        self.ctx = None
+
+    def where(self):
+        return self.hv.uri
+
+    @contextlib.contextmanager
+    def locks(self, request, check_mode):
+        if request.read_only:
+            yield
+            return
+        with VmLocks(request.locked_names, LOCK_WAIT_SECONDS):
+            yield
+
+    def read(self, request):
+        view = read_view(self.hv, request.name)
+        if request.must_exist and not view.exists:
+            raise VmError("Cannot %s VM %s: it does not exist." % (request.command,
+                                                                   request.name))
+        return view
+
+    def plan(self, request, view, plan):
+        self.ctx = states.Context(self.hv, self.host, self.warn, plan)
+        if request.state is not None:
+            return states.plan_state(self.ctx, request, view)
+        if request.command in COMMAND_PLANS:
+            return COMMAND_PLANS[request.command](self.ctx, request, view)
+        if request.command in ("list_snapshots", "list_metadata", "get_metadata"):
+            commands.existing(view)
+        return view
+
+    def report(self, request, view, applied):
+        command = request.command
+        if command == "list_vms":
+            return self.list_vms()
+        if command == "list_metadata":
+            return {"list_metadata": sorted(view.meta)}
+        if command == "get_metadata":
+            return self.metadata_value(request, view)
+        if command == "set_metadata":
+            return {}
+        if request.state == "absent":
+            return {"name": request.name, "status": "Undefined"}
+        now = read_view(self.hv, request.name)
+        if command in REPORTS_SNAPSHOTS:
+            return listing(now.snapshots)
+        return self.vm_report(now, view, applied)
+
+    def vm_report(self, now, planned, applied):
+        """The VM as it is now; in check mode, ``restart_required`` as the plan leaves it."""
+        if not now.exists:
+            return {"name": now.name, "status": "Undefined"}
+        return {"name": now.name, "status": now.status, "uuid": dx.uuid_of(now.root),
+                "disks": dx.disk_info(now.root), "macs": dx.macs(now.root),
+                "autostart": now.autostart, "metadata": now.meta, "node": self.hv.hostname(),
+                "restart_required": now.restart_pending or (
+                    not applied and planned.restart_pending)}
+
+    def list_vms(self):
+        node = self.hv.hostname()
+        vms = sorted(self.hv.read_domains(lambda d: {
+            "name": d.name(), "status": self.hv.status(d), "node": node,
+            "persistent": bool(d.isPersistent())}), key=lambda vm: vm["name"])
+        return {"list_vms": [vm["name"] for vm in vms], "vms": vms}
+
+    @staticmethod
+    def metadata_value(request, view):
+        if request.metadata_name not in view.meta:
+            raise VmError("VM %s has no metadata key %s." % (view.name, request.metadata_name))
+        return {"metadata_value": view.meta[request.metadata_name]}
+
+    def close(self):
+        self.hv.close()

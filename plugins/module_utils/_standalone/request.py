@@ -1,0 +1,125 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gridvirt.kvm contributors
+# Apache License 2.0 (see LICENSE)
+"""One standalone_vm call, read once: every option the argspec cannot check is checked and
+normalized here, before any connection is opened. The lifecycle reads only this object."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
+
+# Commands that are states under another name.
+COMMAND_TO_STATE = {"create": "present", "remove": "absent", "start": "running",
+                    "stop": "stopped"}
+READ_ONLY_COMMANDS = ("status", "list_vms", "list_snapshots", "list_metadata", "get_metadata")
+SNAPSHOT_COMMANDS = ("create_snapshot", "remove_snapshot", "rollback_snapshot")
+PURGE_OPTIONS = ("purge_number", "purge_keep", "purge_date")
+
+
+class StandaloneRequest(object):
+    """The validated request. ``action``: the command, else the state; ``state``: the state a
+    converging action brings the VM to (None for the other commands)."""
+
+    def __init__(self, params):
+        # In the order the checks were always made: the first bad option is the one named.
+        self.stop_timeout = spec.whole_number(params["stop_timeout"], "stop_timeout", 0,
+                                              spec.MAX_WAIT_SECONDS)
+        self.connect_timeout = spec.validate_connect_timeout(params["connect_timeout"])
+        memory, vcpus = _number(params, "memory"), _number(params, "vcpus")
+        self.purge = _purge_options(params)
+        self.command = params["command"]
+        self.action = self.command or params["state"]
+        self.name = None if self.command == "list_vms" else spec.validate_vm_name(
+            params["name"])
+        self.src_name = params["src_name"]
+        self.snapshot_name = params["snapshot_name"]
+        self.metadata_name = params["metadata_name"]
+        self.metadata = params["metadata"]
+        self._check_command_inputs()
+        if self.purge["purge_date"] is not None:
+            spec.parse_purge_date(self.purge["purge_date"])
+        self.memory = spec.validate_memory(memory)
+        self.vcpus = spec.validate_vcpus(vcpus)
+        if self.metadata is not None:
+            self.metadata = spec.validate_metadata(self.metadata)
+        self.pool = spec.validate_pool_name(params["pool"])
+        self.uri = params["uri"]
+        self.state = _state_of(self.command, params["state"], params["nostart"])
+        self.must_exist = self.command in ("remove", "start", "stop")
+        self.user_root = _user_root(params["xml"])
+        self.system_image = params["system_image"]
+        self.additional_disks = _disk_sources(params["additional_disks"])
+        self.disk_bus = params["disk_bus"]
+        self.autostart = params["autostart"]
+        self.force = params["force"]
+        self.restart = params["apply"] == "restart"
+        self.nostart = params["nostart"]
+        self.full = params["full"]
+
+    @property
+    def read_only(self):
+        return self.command in READ_ONLY_COMMANDS
+
+    @property
+    def locked_names(self):
+        """The VMs this request changes: the VM, and a clone's source."""
+        if self.command == "clone":
+            return [self.name, self.src_name]
+        return [self.name]
+
+    def _check_command_inputs(self):
+        command = self.command
+        if command == "clone":
+            if not self.src_name:
+                raise VmError("src_name is required when command is clone.")
+            spec.validate_vm_name(self.src_name)
+        if command in SNAPSHOT_COMMANDS:
+            spec.validate_snapshot_name(self.snapshot_name)
+        if command == "get_metadata":
+            if not self.metadata_name:
+                raise VmError("metadata_name is required when command is get_metadata.")
+            spec.validate_metadata_key(self.metadata_name)
+        if command == "set_metadata" and not self.metadata:
+            raise VmError("metadata is required when command is set_metadata.")
+
+
+def _state_of(command, state, nostart):
+    if command is None:
+        return "running" if state == "started" else state
+    if command == "create":
+        return "present" if nostart else "running"
+    return COMMAND_TO_STATE.get(command)
+
+
+def _number(params, option):
+    value = params[option]
+    return None if value is None else spec.as_whole_number(value, option)
+
+
+def _user_root(xml_text):
+    """The user's domain XML parsed (hardened) and checked once: no disks of its own, units
+    normalized; the lifecycle copies it for each use."""
+    if not xml_text:
+        return None
+    root = dx.parse_domain(xml_text)
+    dx.reject_owned_disks(root)
+    dx.normalize_units(root)
+    return root
+
+
+def _disk_sources(items):
+    """additional_disks -> [('image', path) | ('size', bytes)], or None when not given."""
+    if items is None:
+        return None
+    return [spec.additional_disk_source(item) for item in items]
+
+
+def _purge_options(params):
+    """The purge options as snapshot_policy reads them (numbers normalized)."""
+    options = dict((k, params[k]) for k in PURGE_OPTIONS)
+    spec.normalize_purge_numbers(options)
+    return options
