@@ -113,10 +113,10 @@ def _keep_private(path):
         os.close(fd)
 
 
-def validate_domain(run, root):
+def validate_domain(run, root, refusal=SCHEMA_REFUSAL):
     """Check a domain XML against libvirt's schema without defining anything (check mode,
     and cluster VMs, whose definition lives in RBD and is defined by the resource agent)."""
-    run_checked(run, ["virt-xml-validate", "-", "domain"], SCHEMA_REFUSAL,
+    run_checked(run, ["virt-xml-validate", "-", "domain"], refusal,
                 data=domain_xml.to_string(root), detail=_first_line)
 
 
@@ -243,17 +243,10 @@ class Hypervisor(object):
             raise VmError("libvirt refused the domain definition: %s."
                           % exc.get_error_message())
 
-    def validate(self, root):
-        validate_domain(self._run, root)
-
     def check_definable(self, root):
         """What define() would refuse, said as define() says it, without defining anything
         (libvirt's schema, the check its define runs)."""
-        try:
-            validate_domain(self._run, root)
-        except VmError as exc:
-            raise VmError("libvirt refused the domain definition: %s"
-                          % exc.msg[len(SCHEMA_REFUSAL) + 2:]) from None
+        validate_domain(self._run, root, refusal="libvirt refused the domain definition")
 
     def undefine(self, dom):
         lv = _lv()
