@@ -576,14 +576,11 @@ metadata_value:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_intent as ci
-from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
-from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
-from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.cluster import ClusterVm
-
-# Ten years: longer is a unit mistake.
-MAX_TRASH_DELAY = 10 * 365 * 24 * 3600
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.backend import ClusterBackend
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.request import ClusterRequest
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core import lifecycle
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
 
 COMMANDS = ["create", "remove", "list_vms", "start", "stop", "status", "clone", "enable",
             "disable", "list_snapshots", "create_snapshot", "remove_snapshot",
@@ -591,7 +588,6 @@ COMMANDS = ["create", "remove", "list_vms", "start", "stop", "status", "clone", 
             "set_metadata", "define_colocation", "add_pacemaker_remote",
             "remove_pacemaker_remote", "migrate"]
 STATES = ["present", "running", "started", "stopped", "disabled", "absent"]
-SNAPSHOT_COMMANDS = ("create_snapshot", "remove_snapshot", "rollback_snapshot")
 
 
 def argument_spec():
@@ -646,69 +642,6 @@ def argument_spec():
     return args
 
 
-def check_request(params):
-    """Every rule Ansible's argspec cannot express, before any I/O; raises VmError."""
-    command = params["command"]
-    if command != "list_vms":
-        spec.validate_vm_name(params["name"])
-    spec.validate_pool_name(params["pool"])
-    spec.validate_uuid(params["secret_uuid"])
-    params["connect_timeout"] = spec.validate_connect_timeout(params["connect_timeout"])
-    params["trash_delay"] = spec.whole_number(params["trash_delay"], "trash_delay", 0,
-                                              MAX_TRASH_DELAY)
-    spec.normalize_numbers(params, ("remote_port",))
-    spec.normalize_purge_numbers(params)
-    _check_command_inputs(params)
-    if params["xml"]:
-        dx.reject_owned_disks(dx.parse_domain(params["xml"]))
-    for item in params["additional_disks"] or []:
-        spec.additional_disk_source(item)
-    if params["purge_date"] is not None:
-        spec.parse_purge_date(params["purge_date"])
-    for option in ("purge_number", "purge_keep", "trash_delay"):
-        if params[option] is not None and params[option] < 0:
-            raise VmError("%s must be zero or more." % option)
-    ci.validate_user_metadata(params["metadata"])
-    ci.intent_from_options(params)
-    if params["name"]:
-        ci.normalize_constraints(params["name"], params["constraints"])
-    for other in params["colocated_vms"] or []:
-        spec.validate_vm_name(other)
-        if other == params["name"]:
-            raise VmError("VM %s cannot be colocated with itself." % other)
-
-
-def _check_node(params):
-    node = params.get("node")
-    if params.get("command") == "migrate" and not node:
-        raise VmError("node is required when command is migrate.")
-    if node is None:
-        return
-    if not node:
-        raise VmError("node must name a cluster node.")
-    if params.get("command") != "migrate" and params.get("state") not in ("running", "started"):
-        raise VmError("node is only used with command migrate or state running (started).")
-
-
-def _check_command_inputs(params):
-    command = params["command"]
-    _check_node(params)
-    if command == "clone":
-        if not params["src_name"]:
-            raise VmError("src_name is required when command is clone.")
-        spec.validate_vm_name(params["src_name"])
-    if command in SNAPSHOT_COMMANDS or (command == "clone" and params["snapshot_name"]):
-        spec.validate_snapshot_name(params["snapshot_name"])
-    if command == "get_metadata" and not params["metadata_name"]:
-        raise VmError("metadata_name is required when command is get_metadata.")
-    if command == "set_metadata" and not params["metadata"]:
-        raise VmError("metadata is required when command is set_metadata.")
-    if command == "define_colocation" and not params["colocated_vms"]:
-        raise VmError("colocated_vms is required when command is define_colocation.")
-    if command == "add_pacemaker_remote":
-        ci.validate_remote(params)
-
-
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
@@ -718,9 +651,9 @@ def main():
         supports_check_mode=True,
     )
     try:
-        check_request(module.params)
-        result = ClusterVm(module.params, module.check_mode, module.run_command,
-                           module.warn).run()
+        request = ClusterRequest(module.params)
+        backend = ClusterBackend(request, module.run_command, module.warn)
+        result = lifecycle.run(request, backend, module.check_mode)
     except VmError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     diffs = result.pop("diff", None)

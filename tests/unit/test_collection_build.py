@@ -14,7 +14,7 @@ LEFT_OUT = (".lab/", ".venv/", ".build/", ".cache/", ".ci/", ".git/", ".pytest_c
             "benchmarks/", "tests/output/")
 SHIPPED = ("MANIFEST.json", "FILES.json", "README.md", "meta/runtime.yml",
            "plugins/modules/cluster_vm.py", "plugins/modules/standalone_vm.py",
-           "plugins/module_utils/_cluster/cluster.py", "plugins/doc_fragments/ceph.py",
+           "plugins/module_utils/_cluster/backend.py", "plugins/doc_fragments/ceph.py",
            "roles/hypervisor/files/ocf/VirtualDomain", "roles/deploy_vms_cluster/tasks/main.yml",
            "playbooks/deploy_vms_cluster.yaml", "templates/vm/domain.xml.j2")
 

@@ -490,14 +490,19 @@ def apply_updates(metadata, updates):
     return result
 
 
-def clone_intent(source_metadata, params):
-    """The keys a clone takes from its source; SEAPATH's clear_constraint and
-    clear_pacemaker_* drop the matching ones."""
+def clone_dropped_keys(params):
+    """The keys a clone does not take from its source: SEAPATH's clear_constraint and
+    clear_pacemaker_* options."""
     drop = set()
     if params.get("clear_constraint"):
         drop.update((KEY_PREFERRED, KEY_PINNED))
     for option, key in DICT_OPTIONS:
         if params.get("clear_" + option):
             drop.add(key)
+    return frozenset(drop)
+
+
+def clone_intent(source_metadata, dropped):
+    """The keys a clone takes from its source, less ``dropped`` (clone_dropped_keys)."""
     return dict((k, source_metadata[k]) for k in CLONE_INHERITED
-                if k in source_metadata and k not in drop)
+                if k in source_metadata and k not in dropped)

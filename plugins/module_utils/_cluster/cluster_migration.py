@@ -2,10 +2,11 @@
 # Copyright: (c) 2026, gridvirt.kvm contributors
 # Apache License 2.0 (see LICENSE)
 """Moving a running cluster VM to a named node through Pacemaker (command migrate, and
-state running with a node). The checks that refuse a move are pure functions; the move is
-a part of ClusterVm (cluster.py): a temporary cli-prefer constraint (crm_resource --move),
-a wait bounded by the VM's operation timeouts, and always crm_resource --clear after it, so
-no temporary constraint outlives the run and the VM's own constraints stay as they were.
+state running with a node). The checks that refuse a move are pure functions; the plan adds
+one step, which the VM's Resource carries out (resource.py): a temporary cli-prefer
+constraint (crm_resource --move), a wait bounded by the VM's operation timeouts, and always
+crm_resource --clear after it, so no temporary constraint outlives the run and the VM's own
+constraints stay as they were.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,8 +16,7 @@ __metaclass__ = type
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
-from ansible_collections.gridvirt.kvm.plugins.module_utils._core.outcome import Outcome
-from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import system_image
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core.plan import NOT_NEEDED
 
 TEMPORARY_PREFIX = "cli-"
 
@@ -90,57 +90,35 @@ def not_placed(vm, target, state, node, constraints, failures):
                        " (failures: %s)" % "; ".join(failures) if failures else ""))
 
 
-# ---- the move ------------------------------------------------------------------------------
+# ---- the plan of a move ------------------------------------------------------------------------
 
-class ClusterMigration(Outcome):
-    """The move of a running VM to a named node (mixed into ClusterVm)."""
+def plan_move(ctx, view, target):
+    """Move the VM to ``target`` unless it runs there. A VM the plan starts first is moved
+    only if Pacemaker did not start it there (known when the step runs)."""
+    vm, node = view.name, view.node
+    if not view.starting:
+        check_running(vm, view.status, node, view.target_role)
+    prim, metadata = view.primitive, view.intent
+    live = (pcmk.meta_value(prim, "allow-migrate") if prim is not None
+            else ci.resource_meta(metadata)["allow-migrate"]) == "true"
+    ctx.plan.values.update(previous_node=node, migrated_live=False)
+    if node == target and not view.starting:
+        return
+    check_target(vm, target, ctx.cluster.node_info(), metadata)
+    starting = view.starting
 
-    def command_migrate(self, vm, target):
-        self.move(vm, target)
-        self.report(vm)
-
-    def move(self, vm, target, start_predicted=False):
-        """Move the VM to ``target`` unless it runs there -> changed. ``start_predicted``:
-        check mode, the start before the move is only predicted (the VM is not running)."""
-        state, node = self.status_of(vm)
-        prim = self.cluster.primitive(self.cluster.cib(), vm)
-        predicted = start_predicted and self.check and state != "Started"
-        if not predicted:
-            check_running(vm, state, node, pcmk.meta_value(prim, "target-role")
-                          if prim is not None else None)
-        metadata = self.store.metadata(system_image(vm))
-        live = (pcmk.meta_value(prim, "allow-migrate") if prim is not None
-                else ci.resource_meta(metadata)["allow-migrate"]) == "true"
-        self.result.update(previous_node=node, migrated_live=False)
-        if node == target:
-            return False
-        check_target(vm, target, self.cluster.node_info(), metadata)
-        origin = "from %s " % node if node else ""
-        how = "live" if live else "stopped, then started"
-        self._changed("moved VM %s %sto %s (%s)" % (vm, origin, target, how))
-        self.result["migrated_live"] = live
-        if not self.check:
-            self._move_and_clear(vm, target, move_timeout(pcmk.primitive_timeouts(prim)))
-        return True
-
-    def _move_and_clear(self, vm, target, timeout):
-        """crm_resource --move, the wait, then always --clear; fails when the VM is not on
-        the target then, naming the constraints that involve it."""
-        try:
-            self.cluster.move(vm, target)
-            state, node = self.cluster.wait_on(vm, target, timeout)
-        finally:
-            self.cluster.clear(vm)
-        if state == "Started" and node == target:
-            self.cluster.settle(timeout)
-            now = self.status_of(vm)[1]
-            if now != target:
-                raise VmError("VM %s moved to %s, but Pacemaker placed it %s again once the "
-                              "temporary move constraint was cleared; give it a "
-                              "resource-stickiness (pacemaker_meta) or preferred_host %s."
-                              % (vm, target, "on %s" % now if now else "nowhere", target))
-            return
-        status = self.cluster.status()
-        raise VmError(not_placed(vm, target, state, node,
-                                 self.cluster.constraints_of(self.cluster.cib(), vm),
-                                 status["failures"].get(vm, [])))
+    def move():
+        if starting:
+            where = ctx.resource.status_of(vm)[1]
+            ctx.plan.values["previous_node"] = where
+            if where == target:
+                ctx.plan.values["migrated_live"] = False
+                return NOT_NEEDED
+        ctx.resource.move(vm, target)
+        return None
+    origin = "from %s " % node if node else ""
+    how = "live" if live else "stopped, then started"
+    ctx.plan.change("moved VM %s %sto %s (%s)" % (vm, origin, target, how), apply=move,
+                    partial=True)
+    ctx.plan.values["migrated_live"] = live
+    view.node, view.starting = target, False

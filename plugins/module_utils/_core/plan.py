@@ -11,15 +11,25 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 
+# What a step's apply() returns when, at the time it runs, there was nothing left to do
+# (a VM the plan starts turned out to start where a later step would have moved it): its
+# sentence is then not reported.
+NOT_NEEDED = "not needed"
+
+
 class Step(object):
     """One change: ``sentence`` (None for a step the user does not see as a change: a wait, a
     read for the result), ``apply()`` makes it, ``undo()`` takes it back if a later step
-    fails (None: the change stays, and the failure reports it)."""
+    fails (None: the change stays, and the failure reports it). ``partial``: a failure of
+    the step itself may leave part of its change made (a stop done, the delete after it
+    not), so the failure reports its sentence too."""
 
-    def __init__(self, sentence, apply=None, undo=None):
+    def __init__(self, sentence, apply=None, undo=None, partial=False):
         self.sentence = sentence
         self.apply = apply
         self.undo = undo
+        self.partial = partial
+        self.needed = True
 
 
 class Plan(object):
@@ -31,8 +41,8 @@ class Plan(object):
         self.values = {}
         self.kept = []  # sentences of the steps a failed run made and could not undo
 
-    def change(self, sentence, apply=None, undo=None):
-        step = Step(sentence, apply, undo)
+    def change(self, sentence, apply=None, undo=None, partial=False):
+        step = Step(sentence, apply, undo, partial)
         self.steps.append(step)
         return step
 
@@ -49,20 +59,24 @@ class Plan(object):
 
     @property
     def changes(self):
-        return [step.sentence for step in self.steps if step.sentence]
+        return [step.sentence for step in self.steps if step.sentence and step.needed]
 
     def apply(self):
         """Make every step in order. A failure takes back, newest first, what the steps made
-        before it could undo; the others are listed in ``kept``, then the failure goes on."""
+        before it could undo; the others are listed in ``kept`` (and last, a ``partial`` step
+        that failed), then the failure goes on."""
         done = []
         try:
             for step in self.steps:
                 if step.apply is not None:
-                    step.apply()
+                    step.needed = step.apply() != NOT_NEEDED
                 done.append(step)
         except BaseException:
+            failed = self.steps[len(done)]
+            if failed.partial and failed.sentence:
+                self.kept.append(failed.sentence)
             for step in reversed(done):
-                if not self._undone(step) and step.sentence:
+                if not self._undone(step) and step.sentence and step.needed:
                     self.kept.insert(0, step.sentence)
             raise
 

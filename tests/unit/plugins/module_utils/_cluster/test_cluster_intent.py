@@ -153,7 +153,7 @@ def test_migration_transport_is_always_set_ssh_by_default():
     # Removing the stored choice goes back to ssh, and a clone takes its source's.
     back = ci.apply_updates(tcp, ci.intent_from_options({"migration_transport": ""}))
     assert ci.resource_params("vm1", STORE, back)["migration_transport"] == "ssh"
-    assert ci.clone_intent(tcp, {})[ci.KEY_MIGRATION_TRANSPORT] == "tcp"
+    assert ci.clone_intent(tcp, frozenset())[ci.KEY_MIGRATION_TRANSPORT] == "tcp"
     with pytest.raises(VmError) as err:
         ci.intent_from_options({"migration_transport": "rdma"})
     assert "migration_transport must be one of ssh, tcp, tls" in err.value.msg
@@ -189,11 +189,11 @@ def test_clone_takes_intent_but_not_identity():
     source = metadata(preferred_host="hv2", priority="4", pacemaker_meta={"a": "1"})
     source[ci.KEY_REMOTE] = ci.dump_json({"name": "g", "address": "g"})
     source[ci.KEY_CONSTRAINTS] = "[]"
-    taken = ci.clone_intent(source, {})
+    taken = ci.clone_intent(source, ci.clone_dropped_keys({}))
     assert taken[ci.KEY_PREFERRED] == "hv2" and taken[ci.KEY_PRIORITY] == "4"
     assert ci.KEY_REMOTE not in taken and ci.KEY_CONSTRAINTS not in taken
-    cleared = ci.clone_intent(source, {"clear_constraint": True,
-                                       "clear_pacemaker_meta": True})
+    cleared = ci.clone_intent(source, ci.clone_dropped_keys(
+        {"clear_constraint": True, "clear_pacemaker_meta": True}))
     assert ci.KEY_PREFERRED not in cleared and ci.KEY_META not in cleared
 
 

@@ -9,7 +9,11 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import clust
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_migration as mig
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.request import ClusterRequest
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.resource import Resource
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.view import ClusterView
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core.plan import Plan
 from ansible_collections.gridvirt.kvm.plugins.modules import cluster_vm
 
 
@@ -104,12 +108,12 @@ def test_node_goes_with_migrate_or_running_only(params, message):
                 purge_date=None)
     full.update(params)
     with pytest.raises(VmError) as err:
-        cluster_vm.check_request(full)
+        ClusterRequest(full)
     assert message in err.value.msg
     for fine in ({"command": "migrate", "node": "hv2"}, {"state": "started", "node": "hv2"},
                  {"state": "running", "node": "hv2"}):
         full.update(dict(command=None, state=None, node=None), **fine)
-        cluster_vm.check_request(full)
+        assert ClusterRequest(full).node == "hv2"
 
 
 # ---- the order of the move, with the Pacemaker layer recorded -----------------------------
@@ -156,22 +160,42 @@ class FakeCluster(object):
         return [etree.Element("rsc_colocation", id="colocation-vm1-db-strong")]
 
 
-class FakeStore(object):
-    def __init__(self, metadata):
-        self._metadata = metadata
+class Placed(Resource):
+    """The VM's resource, where the fake cluster has it."""
 
-    def metadata(self, _image):
-        return self._metadata
-
-
-class Mover(mig.ClusterMigration):
-    def __init__(self, cluster, metadata=None, check=False, state="Started"):
-        super(Mover, self).__init__()
-        self.cluster, self.store, self.check = cluster, FakeStore(metadata or {}), check
+    def __init__(self, cluster, state):
+        super(Placed, self).__init__(cluster, None, {})
         self.state = state
 
     def status_of(self, vm):
         return (self.state, self.cluster.where)
+
+
+class Context(object):
+    def __init__(self, cluster, state):
+        self.cluster, self.plan = cluster, Plan()
+        self.resource = Placed(cluster, state)
+
+
+class Mover(object):
+    """plan_move on a view of the fake cluster's VM, applied unless in check mode."""
+
+    def __init__(self, cluster, metadata=None, check=False, state="Started"):
+        self.cluster, self.metadata, self.check, self.state = cluster, metadata or {}, check, state
+        self.result, self.changes = {}, []
+
+    def move(self, vm, target, start_predicted=False):
+        ctx = Context(self.cluster, self.state)
+        view = ClusterView(vm)
+        view.exists, view.intent, view.primitive = True, self.metadata, self.cluster.prim
+        view.status, view.node = self.state, self.cluster.where
+        if start_predicted and self.state != "Started":
+            view.status, view.node, view.starting = "Started", None, True
+        mig.plan_move(ctx, view, target)
+        if not self.check:
+            ctx.plan.apply()
+        self.result, self.changes = ctx.plan.values, ctx.plan.changes
+        return bool(self.changes)
 
 
 def test_a_move_asks_waits_and_always_clears():

@@ -182,7 +182,7 @@ def test_sizes_take_ascii_digits_only(value):
 
 
 def test_data_disks_of_a_vm_are_named_with_ascii_digits_only():
-    from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.cluster import _belongs
+    from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.view import belongs as _belongs
     assert _belongs("data_vm1_0", "vm1") and _belongs("system_vm1", "vm1")
     for other in ("data_vm1_\u0661", "data_vm1_0\n", "data_vm1_x_0", "data_vm1"):
         assert not _belongs(other, "vm1"), other

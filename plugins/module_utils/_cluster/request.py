@@ -1,0 +1,160 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gridvirt.kvm contributors
+# Apache License 2.0 (see LICENSE)
+"""One cluster_vm call, read once: every option the argspec cannot check is checked and
+normalized here, before any connection is opened. The lifecycle reads only this object."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_intent as ci
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
+
+# Ten years: longer is a unit mistake.
+MAX_TRASH_DELAY = 10 * 365 * 24 * 3600
+READ_ONLY_COMMANDS = ("status", "list_vms", "list_snapshots", "list_metadata",
+                      "get_metadata")
+SNAPSHOT_COMMANDS = ("create_snapshot", "remove_snapshot", "rollback_snapshot")
+PURGE_OPTIONS = ("purge_number", "purge_keep", "purge_date")
+STORE_OPTIONS = ("pool", "keyring", "ceph_user", "ceph_conf")
+
+
+class ClusterRequest(object):
+    """The validated request. ``action``: the command, else the state; ``state``: the state
+    a converging action brings the VM to (None for the other commands)."""
+
+    def __init__(self, params):
+        # In the order the checks were always made: the first bad option is the one named.
+        self.command = params["command"]
+        self.action = self.command or params["state"]
+        self.name = None if self.command == "list_vms" else spec.validate_vm_name(
+            params["name"])
+        self.store_options = dict((k, params[k]) for k in STORE_OPTIONS)
+        spec.validate_pool_name(params["pool"])
+        self.secret_uuid = spec.validate_uuid(params["secret_uuid"])
+        self.connect_timeout = spec.validate_connect_timeout(params["connect_timeout"])
+        self.trash_delay = spec.whole_number(params["trash_delay"], "trash_delay", 0,
+                                             MAX_TRASH_DELAY)
+        self.remote_port = _number(params, "remote_port")
+        self.purge = _purge_options(params)
+        self._read_command_inputs(params)
+        self.base_xml = _base_definition(params["xml"])
+        self.additional_disks = params["additional_disks"]
+        for item in self.additional_disks or []:
+            spec.additional_disk_source(item)
+        if self.purge["purge_date"] is not None:
+            spec.parse_purge_date(self.purge["purge_date"])
+        for option in ("purge_number", "purge_keep"):
+            if self.purge[option] is not None and self.purge[option] < 0:
+                raise VmError("%s must be zero or more." % option)
+        self.metadata = params["metadata"]
+        self.user_metadata = ci.validate_user_metadata(self.metadata)
+        self.intent_updates = ci.intent_from_options(params)
+        self.constraints = None
+        if self.name and params["constraints"] is not None:
+            self.constraints = ci.normalize_constraints(self.name, params["constraints"])
+        self.colocated_vms = params["colocated_vms"]
+        for other in self.colocated_vms or []:
+            spec.validate_vm_name(other)
+            if other == self.name:
+                raise VmError("VM %s cannot be colocated with itself." % other)
+        self._read_plain_options(params)
+
+    def _read_plain_options(self, params):
+        self.system_image = params["system_image"]
+        self.data_disk = params["data_disk"]
+        self.disk_bus = params["disk_bus"]
+        self.force = params["force"]
+        self.nostart = params["nostart"]
+        self.restart = params["apply"] == "restart"
+        self.full = params["full"]
+        self.strong = params["strong"]
+        self.purge_images = params["purge"]
+        self.clone_drops = ci.clone_dropped_keys(params)
+        self.state = _state_of(self.command, params["state"], params["enable"],
+                               params["nostart"])
+
+    def _read_command_inputs(self, params):
+        command = self.command
+        self.node = _checked_node(command, params["state"], params["node"])
+        self.src_name = params["src_name"]
+        self.snapshot_name = params["snapshot_name"]
+        self.metadata_name = params["metadata_name"]
+        if command == "clone":
+            if not self.src_name:
+                raise VmError("src_name is required when command is clone.")
+            spec.validate_vm_name(self.src_name)
+        if command in SNAPSHOT_COMMANDS or (command == "clone" and self.snapshot_name):
+            spec.validate_snapshot_name(self.snapshot_name)
+        if command == "get_metadata" and not self.metadata_name:
+            raise VmError("metadata_name is required when command is get_metadata.")
+        if command == "set_metadata" and not params["metadata"]:
+            raise VmError("metadata is required when command is set_metadata.")
+        if command == "define_colocation" and not params["colocated_vms"]:
+            raise VmError("colocated_vms is required when command is define_colocation.")
+        self.remote = None
+        if command == "add_pacemaker_remote":
+            self.remote = ci.validate_remote(dict(params, remote_port=self.remote_port))
+
+    @property
+    def read_only(self):
+        return self.command in READ_ONLY_COMMANDS
+
+    @property
+    def locked_names(self):
+        """The VMs this request changes: the VM, and a clone's source."""
+        if self.command == "clone":
+            return sorted(set([self.name, self.src_name]))
+        return [self.name]
+
+    def ceph_access(self, monitors):
+        """What a domain's RBD disks name: pool, user, libvirt secret, monitors."""
+        return {"pool": self.store_options["pool"], "user": self.store_options["ceph_user"],
+                "secret_uuid": self.secret_uuid, "monitors": monitors}
+
+
+def _state_of(command, state, enable, nostart):
+    if command is None:
+        return "running" if state == "started" else state
+    if command == "create":
+        if enable is False:
+            return "disabled"
+        return "present" if nostart else "running"
+    return {"remove": "absent"}.get(command)
+
+
+def _checked_node(command, state, node):
+    if command == "migrate" and not node:
+        raise VmError("node is required when command is migrate.")
+    if node is None:
+        return None
+    if not node:
+        raise VmError("node must name a cluster node.")
+    if command != "migrate" and state not in ("running", "started"):
+        raise VmError("node is only used with command migrate or state running (started).")
+    return node
+
+
+def _number(params, option):
+    value = params[option]
+    return None if value is None else spec.as_whole_number(value, option)
+
+
+def _purge_options(params):
+    """The purge options as snapshot_policy reads them (numbers normalized)."""
+    options = dict((k, params[k]) for k in PURGE_OPTIONS)
+    spec.normalize_purge_numbers(options)
+    return options
+
+
+def _base_definition(xml_text):
+    """The user's XML as stored in _base_xml: no disks of its own, units normalized."""
+    if not xml_text:
+        return None
+    root = dx.parse_domain(xml_text)
+    dx.reject_owned_disks(root)
+    dx.normalize_units(root)
+    return dx.canonical(root)
