@@ -104,7 +104,7 @@ class ClusterBackend(Backend):
         if request.state is not None:
             return states.plan_state(ctx, view)
         if request.command in COMMAND_PLANS:
-            return COMMAND_PLANS[request.command](ctx, view)
+            COMMAND_PLANS[request.command](ctx, view)  # each updates the view in place
         return view
 
     def report(self, request, view, applied):

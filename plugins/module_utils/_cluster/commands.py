@@ -64,7 +64,8 @@ def plan_new_clone(ctx, vm, source):
     ctx.check_resource_inputs(metadata, True)
     ctx.plan.change("%s clone %s of VM %s" % ("full" if full or snapshot else "linked", vm,
                                               src),
-                    apply=lambda: make_clone(ctx, vm, src, metadata))
+                    apply=lambda: make_clone(ctx, vm, src, metadata),
+                    undo=lambda: states.undo_create(ctx, vm, []))
     ctx.diff(vm, {}, metadata)
     return states.created_view(ctx, vm, metadata, images, None)
 

@@ -38,12 +38,16 @@ class VmImages(object):
             self.store.add_to_group(vm, final)
 
     def remove_group_and_members(self, vm):
-        """A new VM taken back: its group and the images in it, deleted."""
+        """A new VM taken back: its group and the images in it deleted, and the source
+        snapshots a linked clone's images hung from released."""
         if not self.store.vm_exists(vm):
             return
         for name in self.store.images_of(vm):
+            parent = self.store.parent_of(name)
             self.store.remove_from_group(vm, name)
             self.store.remove_image(name)
+            if parent:
+                disks.release_parent_snapshots(self.store, [parent])
         self.store.remove_group(vm)
 
     def add_data_disks(self, vm, plan):

@@ -117,7 +117,7 @@ def plan_create(ctx, view):
         except BaseException:
             undo_create(ctx, vm, created)
             raise
-    ctx.plan.change("created VM %s" % vm, apply=create)
+    ctx.plan.change("created VM %s" % vm, apply=create, undo=lambda: undo_create(ctx, vm, []))
     ctx.diff(vm, {}, metadata)
     return created_view(ctx, vm, metadata, images, role if enabling else None)
 
