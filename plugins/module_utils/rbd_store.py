@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, gridvirt.kvm contributors
 # Apache License 2.0 (see LICENSE)
-"""The RBD store: VM disks, registry, metadata, group snapshots, clones, trash and the per-VM
-lease lock, through the rados/rbd Python bindings. Knows nothing of libvirt or Pacemaker.
+"""The RBD store: VM disks, registry, metadata, trash and the per-VM lease lock, through the
+rados/rbd Python bindings; their snapshots and clones are in rbd_snapshots. Knows nothing of
+libvirt or Pacemaker.
 
 Data model (compatible with SEAPATH's vm_manager): a VM exists when the RBD group named after
 it exists; its system disk is the image ``system_<vm>``, additional disks ``data_<vm>_<i>``,
@@ -13,7 +14,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import calendar
 import json
 import os
 import struct
@@ -24,6 +24,9 @@ import uuid as uuid_lib
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common import deps
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.runner import run_checked
+from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_names import (
+    lock_object, system_image)
+from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_snapshots import RbdSnapshots
 
 # How long the module waits for Ceph to answer (connection, then each monitor or OSD
 # operation) before it says which service did not: librados waits 5 minutes by default.
@@ -34,18 +37,6 @@ LOCK_FLAG_RENEW = 1
 # cls_lock's ClsLockType for an exclusive lock.
 LOCK_TYPE_EXCLUSIVE = 1
 DEFAULT_LEASE_SECONDS = 60
-
-
-def system_image(vm):
-    return "system_%s" % vm
-
-
-def data_image(vm, index):
-    return "data_%s_%d" % (vm, index)
-
-
-def lock_object(vm):
-    return "gridvirt.lock.%s" % vm
 
 
 # qemu-img names an image "rbd:<pool>/<image>:id=<user>:conf=<path>:keyring=<path>": one of
@@ -62,8 +53,8 @@ def _check_spec_value(option, value, specials):
                       "of its own." % (option, value, " or ".join("'%s'" % c for c in found)))
 
 
-class RbdStore(object):
-    """One connection to a pool."""
+class RbdConnection(object):
+    """One connection to a pool, bounded by ``timeout`` seconds per wait."""
 
     def __init__(self, conf, user, keyring, pool, run, timeout=DEFAULT_CONNECT_TIMEOUT):
         for option, value, specials in (
@@ -154,6 +145,16 @@ class RbdStore(object):
         if ret != 0:
             raise VmError("Ceph refused %s: %s." % (cmd["prefix"], err))
         return json.loads(out)
+
+
+
+class RbdStore(RbdConnection):
+    """The VMs of one pool: registry (groups), images, metadata, the per-VM lease; their
+    snapshots and clones through ``snapshots`` (rbd_snapshots)."""
+
+    def __init__(self, *args, **kwargs):
+        super(RbdStore, self).__init__(*args, **kwargs)
+        self.snapshots = RbdSnapshots(self)
 
     # ---- registry ---------------------------------------------------------------------
 
@@ -268,136 +269,8 @@ class RbdStore(object):
                 except (KeyError, rbd.ObjectNotFound):
                     pass  # already gone: removing is idempotent
 
-    # ---- group snapshots ---------------------------------------------------------------
-
-    def group_snapshots(self, vm):
-        """[(name, creation time as epoch seconds)] oldest first. The time is that of the
-        member snapshots (a group snapshot has none of its own)."""
-        rbd = deps.require("rbd")
-        names = [s["name"] for s in rbd.Group(self.ioctx, vm).list_snaps()]
-        times = {}
-        with rbd.Image(self.ioctx, system_image(vm), read_only=True) as img:
-            for snap in img.list_snaps():
-                if snap.get("namespace") != rbd.RBD_SNAP_NAMESPACE_TYPE_GROUP:
-                    continue
-                group = img.snap_get_group_namespace(snap["id"])
-                if group.get("name") == vm:
-                    stamp = img.get_snap_timestamp(snap["id"])
-                    # librbd gives a naive UTC datetime.
-                    times[group["snap_name"]] = calendar.timegm(stamp.timetuple())
-        return sorted(((n, times.get(n, 0)) for n in names), key=lambda s: (s[1], s[0]))
-
-    def create_group_snapshot(self, vm, name):
-        """All disks of the VM at one instant (librbd quiesces writers holding the
-        exclusive lock, so a running guest's disks stay consistent together)."""
-        deps.require("rbd").Group(self.ioctx, vm).create_snap(name)
-
-    def remove_group_snapshot(self, vm, name):
-        deps.require("rbd").Group(self.ioctx, vm).remove_snap(name)
-
-    def rollback_group_snapshot(self, vm, name):
-        deps.require("rbd").Group(self.ioctx, vm).rollback_to_snap(name)
-
-    # ---- clones -------------------------------------------------------------------------
-
-    def snapshot_image(self, image, snap, protect=True):
-        rbd = deps.require("rbd")
-        with rbd.Image(self.ioctx, image) as img:
-            if not img.snap_exists(snap):
-                img.create_snap(snap)
-            if protect and not img.is_protected_snap(snap):
-                img.protect_snap(snap)
-
-    def clone_image(self, parent, snap, child):
-        """Layered clone: constant time, copy-on-write from the protected parent snapshot."""
-        rbd = deps.require("rbd")
-        self._rbd().clone(self.ioctx, parent, snap, self.ioctx, child,
-                          features=rbd.RBD_FEATURE_LAYERING | rbd.RBD_FEATURE_EXCLUSIVE_LOCK)
-
-    def user_snapshots(self, image):
-        """Names of the image's own snapshots (not those of group snapshots)."""
-        rbd = deps.require("rbd")
-        with rbd.Image(self.ioctx, image, read_only=True) as img:
-            return [s["name"] for s in img.list_snaps()
-                    if s.get("namespace", rbd.RBD_SNAP_NAMESPACE_TYPE_USER)
-                    == rbd.RBD_SNAP_NAMESPACE_TYPE_USER]
-
-    def image_snapshots(self, image):
-        """[(name, creation time as epoch seconds)] of the image's own snapshots (those of
-        group snapshots excluded), oldest first."""
-        rbd = deps.require("rbd")
-        with rbd.Image(self.ioctx, image, read_only=True) as img:
-            found = [(s["name"], calendar.timegm(img.get_snap_timestamp(s["id"]).timetuple()))
-                     for s in img.list_snaps()
-                     if s.get("namespace", rbd.RBD_SNAP_NAMESPACE_TYPE_USER)
-                     == rbd.RBD_SNAP_NAMESPACE_TYPE_USER]
-        return sorted(found, key=lambda snap: (snap[1], snap[0]))
-
-    def remove_image_snapshot(self, image, snap):
-        """Remove the image's own snapshot, unprotected first (vm_manager protects none, an
-        operator may have); a snapshot already gone is fine."""
-        rbd = deps.require("rbd")
-        with rbd.Image(self.ioctx, image) as img:
-            if not img.snap_exists(snap):
-                return
-            if img.is_protected_snap(snap):
-                img.unprotect_snap(snap)
-            img.remove_snap(snap)
-
-    def rollback_image_snapshot(self, image, snap):
-        with deps.require("rbd").Image(self.ioctx, image) as img:
-            img.rollback_to_snap(snap)
-
     def rename_image(self, name, new_name):
         self._rbd().rename(self.ioctx, name, new_name)
-
-    def parent_of(self, image):
-        """(parent image id, snapshot) of a layered clone, or None. The id, because the
-        parent may be in the trash (its VM removed while clones used it): only the id
-        opens it there."""
-        rbd = deps.require("rbd")
-        with rbd.Image(self.ioctx, image, read_only=True) as img:
-            try:
-                parent = img.get_parent_image_spec()
-                parent_id = img.parent_id()  # Ceph 16's spec has no id
-            except rbd.ImageNotFound:
-                return None
-        return parent_id, parent["snap_name"]
-
-    def remove_snapshot_if_unused(self, image, snap, by_id=False):
-        """Unprotect and remove a clone's parent snapshot once no clone hangs from it.
-        ``image`` is a name, or an image id with by_id (a parent in the trash)."""
-        rbd = deps.require("rbd")
-        ref = {"image_id": image} if by_id else {"name": image}
-        try:
-            with rbd.Image(self.ioctx, read_only=True, **ref) as img:
-                if not img.snap_exists(snap):
-                    return False
-            # Children in the trash count: they still read through the snapshot.
-            with rbd.Image(self.ioctx, snapshot=snap, read_only=True, **ref) as img:
-                if list(img.list_children2()):
-                    return False
-            with rbd.Image(self.ioctx, **ref) as img:
-                if img.is_protected_snap(snap):
-                    img.unprotect_snap(snap)
-                img.remove_snap(snap)
-                return True
-        except rbd.ImageNotFound:
-            return False
-
-    def copy_image_at_group_snapshot(self, image, vm, group_snap, dest):
-        """Full copy of a member image as it was at the VM's group snapshot."""
-        rbd = deps.require("rbd")
-        with rbd.Image(self.ioctx, image, read_only=True) as img:
-            for snap in img.list_snaps():
-                if snap.get("namespace") != rbd.RBD_SNAP_NAMESPACE_TYPE_GROUP:
-                    continue
-                group = img.snap_get_group_namespace(snap["id"])
-                if group.get("name") == vm and group.get("snap_name") == group_snap:
-                    img.set_snap_by_id(snap["id"])
-                    img.copy(self.ioctx, dest)
-                    return
-        raise VmError("Image %s has no snapshot of group snapshot %s." % (image, group_snap))
 
     # ---- per-VM lock -------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from ansible_collections.gridvirt.kvm.plugins.module_utils import rbd_names
 from ansible_collections.gridvirt.kvm.plugins.module_utils import rbd_store
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 
@@ -35,8 +36,8 @@ def rbd_cli(*args):
 
 def cleanup(store):
     for vm in [v for v in store.vm_names() if v.startswith("hvtest")]:
-        for snap, _created in store.group_snapshots(vm):
-            store.remove_group_snapshot(vm, snap)
+        for snap, _created in store.snapshots.group_snapshots(vm):
+            store.snapshots.remove_group_snapshot(vm, snap)
         for image in store.images_of(vm):
             store.remove_from_group(vm, image)
         store.remove_group(vm)
@@ -77,10 +78,10 @@ def test_import_group_metadata_and_monitors(store):
                               capture_output=True, text=True, check=True).stdout
                .split('"virtual-size": ')[1].split(",")[0])
     store.create_group(VM)
-    store.import_image(rbd_store.system_image(VM), GUEST_QCOW2, "qcow2", size)
-    store.create_image(rbd_store.data_image(VM, 1), 8 * 1024 * 1024)
-    store.add_to_group(VM, rbd_store.system_image(VM))
-    store.add_to_group(VM, rbd_store.data_image(VM, 1))
+    store.import_image(rbd_names.system_image(VM), GUEST_QCOW2, "qcow2", size)
+    store.create_image(rbd_names.data_image(VM, 1), 8 * 1024 * 1024)
+    store.add_to_group(VM, rbd_names.system_image(VM))
+    store.add_to_group(VM, rbd_names.data_image(VM, 1))
     assert store.vm_exists(VM) and VM in store.vm_names()
     assert store.images_of(VM) == ["system_hvtest1", "data_hvtest1_1"]
     assert json.loads(rbd_cli("info", "rbd/system_hvtest1"))["size"] == size
@@ -109,18 +110,18 @@ def test_group_snapshot_rollback_and_timestamps(store):
     store.create_image("system_hvtest1", os.path.getsize(GUEST_RAW))
     store.add_to_group(VM, "system_hvtest1")
     before = time.time()
-    store.create_group_snapshot(VM, "s1")
-    snaps = store.group_snapshots(VM)
+    store.snapshots.create_group_snapshot(VM, "s1")
+    snaps = store.snapshots.group_snapshots(VM)
     assert [s[0] for s in snaps] == ["s1"]
     assert abs(snaps[0][1] - before) < 120
     rc, _o, err = run(["qemu-img", "convert", "-n", "-O", "raw", GUEST_RAW,
                        store.qemu_target("system_hvtest1")])
     assert rc == 0, err
     assert read_counter_safe(store) == "written"
-    store.rollback_group_snapshot(VM, "s1")
+    store.snapshots.rollback_group_snapshot(VM, "s1")
     assert read_counter_safe(store) == "zero"
-    store.remove_group_snapshot(VM, "s1")
-    assert store.group_snapshots(VM) == []
+    store.snapshots.remove_group_snapshot(VM, "s1")
+    assert store.snapshots.group_snapshots(VM) == []
 
 
 def read_counter_safe(store):
@@ -129,8 +130,8 @@ def read_counter_safe(store):
 
 def test_layered_clone_is_copy_on_write(store):
     store.create_image("system_hvtest1", 4 * 1024 * 1024)
-    store.snapshot_image("system_hvtest1", "gv-clone-base")
-    store.clone_image("system_hvtest1", "gv-clone-base", "system_hvtest2")
+    store.snapshots.snapshot_image("system_hvtest1", "gv-clone-base")
+    store.snapshots.clone_image("system_hvtest1", "gv-clone-base", "system_hvtest2")
     info = rbd_cli("info", "rbd/system_hvtest2")
     assert '"parent"' in info and "system_hvtest1" in info
     store.remove_image("system_hvtest2")
@@ -178,12 +179,12 @@ def test_lease_excludes_a_second_holder_and_is_renewed(store):
 
 def lock_objects(store):
     return sorted(o.key for o in store.ioctx.list_objects()
-                  if o.key == rbd_store.lock_object(VM))
+                  if o.key == rbd_names.lock_object(VM))
 
 
 def test_a_released_lease_leaves_no_lock_object(store):
     with store.lease(VM, wait_seconds=1, lease_seconds=30):
-        assert lock_objects(store) == [rbd_store.lock_object(VM)]
+        assert lock_objects(store) == [rbd_names.lock_object(VM)]
     assert lock_objects(store) == []
     with store.lease(VM, wait_seconds=1, lease_seconds=30):  # and it can be taken again
         pass
@@ -193,7 +194,7 @@ def test_a_released_lease_leaves_no_lock_object(store):
 def test_a_lease_lost_to_another_run_is_not_removed_with_ours(store):
     """Our lease ran out and another run holds the lock now: our release leaves its lock."""
     lease = store.lease(VM, wait_seconds=1, lease_seconds=30).__enter__()
-    obj = rbd_store.lock_object(VM)
+    obj = rbd_names.lock_object(VM)
     store.ioctx.unlock(obj, rbd_store.LOCK_NAME, lease.cookie)
     other = new_store()
     try:

@@ -9,6 +9,8 @@ import pytest
 import lab
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
+from ansible_collections.gridvirt.kvm.plugins.module_utils import rbd_names
 from ansible_collections.gridvirt.kvm.plugins.module_utils import rbd_store
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
 
@@ -33,15 +35,15 @@ def layers():
 
 
 def remove(store, cluster):
-    if cluster.primitive(cluster.cib(), VM) is not None:
+    if pcib.primitive(cluster.cib(), VM) is not None:
         cluster.set_meta(VM, "target-role", "Stopped")
-        cluster.wait_for(VM, ("Stopped",), 60)
+        cluster.waits.wait_for(VM, ("Stopped",), 60)
         cluster.delete("primitive", VM)
     if store.vm_exists(VM):
         for image in store.images_of(VM):
             store.remove_from_group(VM, image)
         store.remove_group(VM)
-    store.remove_image(rbd_store.system_image(VM))
+    store.remove_image(rbd_names.system_image(VM))
     lab.remove_everything(VM)
 
 
@@ -50,24 +52,24 @@ def define_vm(store):
                           capture_output=True, text=True, check=True).stdout
     size = int(info.split('"virtual-size": ')[1].split(",")[0])
     store.create_group(VM)
-    store.import_image(rbd_store.system_image(VM), lab.GUEST_IMAGE, "qcow2", size)
-    store.add_to_group(VM, rbd_store.system_image(VM))
+    store.import_image(rbd_names.system_image(VM), lab.GUEST_IMAGE, "qcow2", size)
+    store.add_to_group(VM, rbd_names.system_image(VM))
     root = dx.parse_domain(lab.guest_xml(VM))
     dx.set_identity(root, VM, spec.stable_uuid(VM))
-    dx.add_rbd_disks(root, [rbd_store.system_image(VM)], "virtio",
+    dx.add_rbd_disks(root, [rbd_names.system_image(VM)], "virtio",
                      {"pool": "rbd", "user": "libvirt", "secret_uuid": SECRET,
                       "monitors": store.monitors()})
     dx.expose_name_to_guest(root, VM)
-    store.set_metadata(rbd_store.system_image(VM), {"xml": dx.to_string(root), "vm_name": VM})
+    store.set_metadata(rbd_names.system_image(VM), {"xml": dx.to_string(root), "vm_name": VM})
 
 
 def add_resource(cluster):
-    prim = pcmk.build_primitive(
+    prim = pcib.build_primitive(
         VM, {"config": "/var/lib/gridvirt/domains/%s.xml" % VM, "hypervisor": "qemu:///system"},
         {"is-managed": "false", "target-role": "Started"})
     cluster.create(prim, "resources")
     cluster.set_meta(VM, "is-managed", "true")
-    return pcmk.primitive_timeouts(cluster.primitive(cluster.cib(), VM))
+    return pcib.primitive_timeouts(pcib.primitive(cluster.cib(), VM))
 
 
 def test_pacemaker_runs_the_vm_from_rbd(layers):
@@ -75,18 +77,18 @@ def test_pacemaker_runs_the_vm_from_rbd(layers):
     console = lab.Console(VM)
     define_vm(store)
     timeouts = add_resource(cluster)
-    status, node = cluster.wait_for(VM, ("Started",), timeouts["start"])
+    status, node = cluster.waits.wait_for(VM, ("Started",), timeouts["start"])
     assert status == "Started" and node == lab.node_name()
     boot = console.wait_boot()
     assert boot == {"name": VM, "uuid": spec.stable_uuid(VM), "boot": 1, "disks": ["vda"]}
     disk = lab.domain_xml(VM, inactive=False).find("devices/disk/source")
     assert disk.get("protocol") == "rbd" and disk.get("name") == "rbd/system_" + VM
     cluster.set_meta(VM, "target-role", "Stopped")
-    assert cluster.wait_for(VM, ("Stopped",), timeouts["stop"])[0] == "Stopped"
+    assert cluster.waits.wait_for(VM, ("Stopped",), timeouts["stop"])[0] == "Stopped"
     assert "power button" in console.text()
     console.mark()
     cluster.set_meta(VM, "target-role", "Started")
-    assert cluster.wait_for(VM, ("Started",), timeouts["start"])[0] == "Started"
+    assert cluster.waits.wait_for(VM, ("Started",), timeouts["start"])[0] == "Started"
     assert console.wait_boot()["boot"] == 2  # the counter lives on the RBD disk
 
 
@@ -94,7 +96,7 @@ def test_agent_fails_cleanly_without_a_definition(layers):
     store, cluster = layers
     store.create_group(VM)
     timeouts = add_resource(cluster)
-    status, _node = cluster.wait_for(VM, ("Started",), timeouts["start"])
+    status, _node = cluster.waits.wait_for(VM, ("Started",), timeouts["start"])
     assert status == "Failed"
     assert cluster.status()["failures"][VM] == [
         "start on %s: cannot read the xml metadata of RBD image rbd/system_%s"

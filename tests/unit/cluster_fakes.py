@@ -10,6 +10,7 @@ import json
 from lxml import etree
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 
 NODE = "hv1"
@@ -25,6 +26,7 @@ class FakeStore(object):
         self.images, self.groups, self.group_snaps, self.trash = {}, {}, {}, []
         self.clock = 100
         self.fail_on = None  # the name of a method that raises when called
+        self.snapshots = self  # RbdStore.snapshots: the same in-memory pool here
 
     def state(self):
         return copy.deepcopy((self.images, self.groups, self.group_snaps, self.trash))
@@ -186,6 +188,7 @@ class FakeCluster(pcmk.Cluster):
         self.running = {}  # vm -> the digest of the definition it started with
         self.reads = 0
         self.fail_on = None
+        self.waits = self  # Cluster.waits: the waits below, which read the state at once
 
     def state(self):
         self._converge()
@@ -225,11 +228,11 @@ class FakeCluster(pcmk.Cluster):
         """What Pacemaker does between two reads: run what should run, stop the rest."""
         for prim in self.root.iterfind("configuration/resources/primitive"):
             vm = prim.get("id")
-            wanted = pcmk.meta_value(prim, "target-role") != "Stopped" and \
-                pcmk.meta_value(prim, "is-managed") != "false"
+            wanted = pcib.meta_value(prim, "target-role") != "Stopped" and \
+                pcib.meta_value(prim, "is-managed") != "false"
             if wanted and vm not in self.running and vm not in self.failed:
                 self.running[vm] = self._digest(vm)
-            elif not wanted and pcmk.meta_value(prim, "is-managed") != "false":
+            elif not wanted and pcib.meta_value(prim, "is-managed") != "false":
                 self.running.pop(vm, None)
         known = set(p.get("id") for p in self.root.iterfind("configuration/resources/primitive"))
         for vm in set(self.running) - known:
@@ -276,7 +279,7 @@ class FakeCluster(pcmk.Cluster):
 
     def set_meta(self, vm, name, value):
         self._write("set_meta")
-        prim = self.primitive(self.root, vm)
+        prim = pcib.primitive(self.root, vm)
         meta = prim.find("meta_attributes")
         pair = meta.find("nvpair[@name='%s']" % name)
         if pair is None:

@@ -53,9 +53,10 @@ class FakeClock(object):
 @pytest.fixture()
 def fake_clock(monkeypatch):
     """The fake clock in place of the time module of the layers that wait (Pacemaker, nodes)."""
+    from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_waits
     from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_nodes
 
     clock = FakeClock()
-    for module in (pcmk, cluster_nodes):
+    for module in (pcmk, pacemaker_waits, cluster_nodes):
         monkeypatch.setattr(module, "time", clock)
     return clock

@@ -15,7 +15,7 @@ import contextlib
 from ansible_collections.gridvirt.kvm.plugins.module_utils import source_image
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
-from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import (
+from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_names import (
     data_image, system_image)
 
 # Per-image snapshot a linked clone hangs from (protected while the clone exists).
@@ -34,9 +34,9 @@ def vm_snapshots(store, vm):
     """[(name, epoch seconds, 'group'|'images')] oldest first: our group snapshots, and the
     per-image snapshots SEAPATH's vm_manager takes (one of the same name on each image, read
     on the system image as vm_manager lists them); not the snapshots linked clones hang from."""
-    found = [(name, stamp, "group") for name, stamp in store.group_snapshots(vm)]
+    found = [(name, stamp, "group") for name, stamp in store.snapshots.group_snapshots(vm)]
     taken = set(snap[0] for snap in found)
-    found += [(name, stamp, "images") for name, stamp in store.image_snapshots(system_image(vm))
+    found += [(name, stamp, "images") for name, stamp in store.snapshots.image_snapshots(system_image(vm))
               if not name.startswith(CLONE_SNAP_PREFIX) and name not in taken]
     return sorted(found, key=lambda snap: (snap[1], snap[0]))
 
@@ -44,10 +44,10 @@ def vm_snapshots(store, vm):
 def remove_vm_snapshot(store, vm, snapshot):
     name, _stamp, kind = snapshot
     if kind == "group":
-        store.remove_group_snapshot(vm, name)
+        store.snapshots.remove_group_snapshot(vm, name)
         return
     for image in store.images_of(vm):
-        store.remove_image_snapshot(image, name)
+        store.snapshots.remove_image_snapshot(image, name)
 
 
 def rollback_vm_snapshot(store, vm, snapshot):
@@ -55,11 +55,11 @@ def rollback_vm_snapshot(store, vm, snapshot):
     rolled back unless every disk has one of that name."""
     name, _stamp, kind = snapshot
     if kind == "group":
-        store.rollback_group_snapshot(vm, name)
+        store.snapshots.rollback_group_snapshot(vm, name)
         return
     check_rollback(store, vm, snapshot)
     for image in store.images_of(vm):
-        store.rollback_image_snapshot(image, name)
+        store.snapshots.rollback_image_snapshot(image, name)
 
 
 def check_rollback(store, vm, snapshot):
@@ -69,7 +69,7 @@ def check_rollback(store, vm, snapshot):
     if kind == "group":
         return
     missing = [image for image in store.images_of(vm)
-               if name not in [s[0] for s in store.image_snapshots(image)]]
+               if name not in [s[0] for s in store.snapshots.image_snapshots(image)]]
     if missing:
         raise VmError("VM %s cannot be rolled back to snapshot %s: its disks %s have no "
                       "snapshot of that name." % (vm, name, ", ".join(missing)))
@@ -124,21 +124,21 @@ def clone_disks(store, source_vm, clone_vm, full, snapshot, pause, created):
     if full or snapshot:
         taken = snapshot or "%s%s" % (CLONE_SNAP_PREFIX, clone_vm)
         if not snapshot:
-            store.create_group_snapshot(source_vm, taken)
+            store.snapshots.create_group_snapshot(source_vm, taken)
         try:
             for image, target in zip(images, targets):
-                store.copy_image_at_group_snapshot(image, source_vm, taken, target)
+                store.snapshots.copy_image_at_group_snapshot(image, source_vm, taken, target)
                 created.append(target)
         finally:
             if not snapshot:
-                store.remove_group_snapshot(source_vm, taken)
+                store.snapshots.remove_group_snapshot(source_vm, taken)
         return targets
     snap = clone_snapshot(clone_vm)
     with (pause() if len(images) > 1 else no_pause()):
         for image in images:
-            store.snapshot_image(image, snap, protect=True)
+            store.snapshots.snapshot_image(image, snap, protect=True)
     for image, target in zip(images, targets):
-        store.clone_image(image, snap, target)
+        store.snapshots.clone_image(image, snap, target)
         created.append(target)
     return targets
 
@@ -158,7 +158,7 @@ def release_parent_snapshots(store, parents):
     """After a linked clone's images are deleted: the source snapshots they hung from are
     unprotected and removed once no other clone uses them."""
     for parent_id, snap in parents:
-        store.remove_snapshot_if_unused(parent_id, snap, by_id=True)
+        store.snapshots.remove_snapshot_if_unused(parent_id, snap, by_id=True)
 
 
 def undo_swap(store, retired):

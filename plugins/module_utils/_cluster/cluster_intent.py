@@ -19,7 +19,7 @@ import hashlib
 import json
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import crmsh_lines
-from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common import xmlutil
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.deps import lxml_etree
@@ -74,7 +74,7 @@ OWN_META = ("target-role", "is-managed", "allow-migrate", "priority", "remote-no
 CONSTRAINT_TAGS = ("rsc_location", "rsc_colocation", "rsc_order", "rsc_ticket")
 ORDER_KINDS = ("Mandatory", "Optional", "Serialize")
 # migration_downtime is in milliseconds: at most the 24 h every duration option is bound to.
-MAX_MIGRATION_DOWNTIME_MS = pcmk.MAX_DURATION_SECONDS * 1000
+MAX_MIGRATION_DOWNTIME_MS = pcib.MAX_DURATION_SECONDS * 1000
 # Utilization the heartbeat agent sets itself at start (autoset_utilization_*).
 AGENT_UTILIZATION = ("cpu", "hv_memory", "host_memory")
 
@@ -110,10 +110,10 @@ def validate_duration(value, option):
     if value is None:
         return None
     try:
-        seconds = pcmk.duration_seconds(str(value))
+        seconds = pcib.duration_seconds(str(value))
     except ValueError:
         seconds = -1
-    if not 0 < seconds <= pcmk.MAX_DURATION_SECONDS:
+    if not 0 < seconds <= pcib.MAX_DURATION_SECONDS:
         raise VmError("%s must be a positive duration of at most 24 h (seconds, or a number "
                       "with ms, s, min or h), not %r." % (option, value))
     return str(value)
@@ -248,7 +248,7 @@ def _raw(vm, item, where):
     if element.find(".//resource_set") is not None:
         raise VmError("%s: resource sets are not supported in an xml constraint; write one "
                       "constraint per pair (rsc/with-rsc or first/then)." % where)
-    if vm not in pcmk.named_resources(element):
+    if vm not in pcib.named_resources(element):
         raise VmError("%s: the xml constraint must name the VM %s (so it goes with it)."
                       % (where, vm))
     return {"type": "xml", "xml": xmlutil.to_string(element, pretty=False)}
@@ -288,9 +288,9 @@ def placement(vm, metadata):
     """Location constraints from the stored intent: pinned (a rule: nowhere but that node)
     wins over preferred (score 100: fails over, and back when the node returns)."""
     if metadata.get(KEY_PINNED):
-        return [pcmk.build_pin(vm, metadata[KEY_PINNED])]
+        return [pcib.build_pin(vm, metadata[KEY_PINNED])]
     if metadata.get(KEY_PREFERRED):
-        return [pcmk.build_location(vm, metadata[KEY_PREFERRED], PREFERRED_SCORE, "prefer")]
+        return [pcib.build_location(vm, metadata[KEY_PREFERRED], PREFERRED_SCORE, "prefer")]
     return []
 
 
@@ -304,8 +304,8 @@ def colocations(vm, metadata, defined):
     result = []
     for other, kind in sorted(colocation_intent(metadata).items()):
         if other in defined:
-            score = pcmk.INFINITY if kind == "strong" else PREFERRED_SCORE
-            result.append(pcmk.build_colocation(vm, other, score))
+            score = pcib.INFINITY if kind == "strong" else PREFERRED_SCORE
+            result.append(pcib.build_colocation(vm, other, score))
     return result
 
 
@@ -375,7 +375,7 @@ def op_timeouts(metadata):
     for op, key in (("stop", KEY_STOP_TIMEOUT), ("migrate_to", KEY_MIGRATE_TO_TIMEOUT)):
         if metadata.get(key):
             try:
-                timeouts[op] = pcmk.duration_seconds(validate_duration(metadata[key], key[1:]))
+                timeouts[op] = pcib.duration_seconds(validate_duration(metadata[key], key[1:]))
             except VmError:
                 raise VmError("The stored %s of VM %s is %r, not a positive duration of at most "
                               "24 h: give %s again to replace it."
@@ -387,7 +387,7 @@ def desired_primitive(vm, store, metadata, target_role, managed=True):
     meta = resource_meta(metadata)
     meta["target-role"] = target_role
     meta["is-managed"] = "true" if managed else "false"
-    return pcmk.build_primitive(vm, resource_params(vm, store, metadata), meta,
+    return pcib.build_primitive(vm, resource_params(vm, store, metadata), meta,
                                 utilization=load_json(metadata, KEY_UTILIZATION, {}),
                                 op_timeouts=op_timeouts(metadata))
 

@@ -14,7 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_intent as ci
-from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core.plan import NOT_NEEDED
 
@@ -99,7 +99,7 @@ def plan_move(ctx, view, target):
     if not view.starting:
         check_running(vm, view.status, node, view.target_role)
     prim, metadata = view.primitive, view.intent
-    live = (pcmk.meta_value(prim, "allow-migrate") if prim is not None
+    live = (pcib.meta_value(prim, "allow-migrate") if prim is not None
             else ci.resource_meta(metadata)["allow-migrate"]) == "true"
     ctx.plan.values.update(previous_node=node, migrated_live=False)
     if node == target and not view.starting:

@@ -13,6 +13,7 @@ __metaclass__ = type
 import time
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core.outcome import Outcome
 
@@ -68,14 +69,14 @@ def allow_migrate(cib, vms):
     result = {}
     for vm in vms:
         prim = cib.find("configuration/resources/primitive[@id='%s']" % vm)
-        result[vm] = prim is not None and pcmk.is_true(pcmk.meta_value(prim, "allow-migrate"))
+        result[vm] = prim is not None and pcib.is_true(pcib.meta_value(prim, "allow-migrate"))
     return result
 
 
 def pinned_here(cib, vms, node):
     """The VMs pinned to the node (our location-<vm>-pin-<node> constraint)."""
     return [vm for vm in vms if cib.find("configuration/constraints/rsc_location[@id='%s']"
-                                         % pcmk.location_id(vm, node, "pin")) is not None]
+                                         % pcib.location_id(vm, node, "pin")) is not None]
 
 
 # ---- the orchestration ----------------------------------------------------------------------
@@ -104,7 +105,7 @@ class NodeMaintenance(Outcome):
     def standby(self, name, view, wait, timeout):
         cib = self.cluster.cib()
         before = dict((vm, name) for vm in vms_on(view, name))
-        if not any(pcmk.standby_settings(cib, name)):
+        if not any(pcib.standby_settings(cib, name)):
             refusal = standby_refusal(name, view)
             if refusal:
                 raise VmError(refusal)
@@ -138,11 +139,11 @@ class NodeMaintenance(Outcome):
     def _when_moves_end(self, deadline):
         """The overview once the controller has run its transition to the end: a VM that was
         stopped on the node (no live migration) is then started elsewhere, not half-way."""
-        self.cluster.settle(max(0.0, deadline - time.monotonic()))
+        self.cluster.waits.settle(max(0.0, deadline - time.monotonic()))
         return self.cluster.overview()
 
     def online(self, name, view, wait, timeout):
-        permanent, transient = pcmk.standby_settings(self.cluster.cib(), name)
+        permanent, transient = pcib.standby_settings(self.cluster.cib(), name)
         if permanent or transient:
             self._changed("took node %s out of standby" % name)
             if not self.check:

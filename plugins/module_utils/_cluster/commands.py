@@ -21,7 +21,7 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core.snapshot_policy import (
     snapshots_to_purge)
 from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import node_uri, paused
-from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import system_image
+from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_names import system_image
 
 
 # ---- clone --------------------------------------------------------------------------------
@@ -47,7 +47,7 @@ def plan_clone(ctx, view, source):
 def plan_new_clone(ctx, vm, source):
     req, src = ctx.req, source.name
     snapshot, full = req.snapshot_name, bool(req.full)
-    if snapshot and snapshot not in [s[0] for s in ctx.store.group_snapshots(src)]:
+    if snapshot and snapshot not in [s[0] for s in ctx.store.snapshots.group_snapshots(src)]:
         raise VmError("VM %s has no snapshot %s." % (src, snapshot))
     if snapshot and not full:
         ctx.warn("Ceph %s cannot clone from a group snapshot: VM %s is a full copy of "
@@ -98,13 +98,13 @@ def make_clone(ctx, vm, src, metadata):
     except BaseException:
         states.undo_create(ctx, vm, [])
         for name in reversed(created):
-            parent = store.parent_of(name) if store.image_exists(name) else None
+            parent = store.snapshots.parent_of(name) if store.image_exists(name) else None
             store.remove_image(name)
             if parent:
                 disks.release_parent_snapshots(store, [parent])
         # Snapshots taken on source images that were not cloned yet.
         for image in store.images_of(src):
-            store.remove_snapshot_if_unused(image, disks.clone_snapshot(vm))
+            store.snapshots.remove_snapshot_if_unused(image, disks.clone_snapshot(vm))
         raise
 
 
@@ -196,7 +196,7 @@ def plan_create_snapshot(ctx, view):
     vm, name = view.name, ctx.req.snapshot_name
     if name not in snapshots_of(ctx, vm):
         ctx.plan.change("snapshot %s of VM %s" % (name, vm),
-                        apply=lambda: ctx.store.create_group_snapshot(vm, name))
+                        apply=lambda: ctx.store.snapshots.create_group_snapshot(vm, name))
     return view
 
 

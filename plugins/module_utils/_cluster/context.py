@@ -12,6 +12,7 @@ __metaclass__ = type
 
 from ansible.module_utils.common.process import get_bin_path
 
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.images import VmImages
@@ -117,7 +118,7 @@ class Context(object):
                ci.load_json(metadata, ci.KEY_CONSTRAINTS, []) if item["type"] == "xml"]
         if not raw:
             return
-        held = self.cluster.element_ids(self.cluster.cib())
+        held = pcib.element_ids(self.cluster.cib())
         for constraint in raw:
             element = held.get(constraint.get("id"))
             if element is not None and not ci.owned_constraint(vm, element, previous):

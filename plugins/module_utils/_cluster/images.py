@@ -11,7 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_disks as disks
-from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import system_image
+from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_names import system_image
 
 
 class VmImages(object):
@@ -43,7 +43,7 @@ class VmImages(object):
         if not self.store.vm_exists(vm):
             return
         for name in self.store.images_of(vm):
-            parent = self.store.parent_of(name)
+            parent = self.store.snapshots.parent_of(name)
             self.store.remove_from_group(vm, name)
             self.store.remove_image(name)
             if parent:
@@ -110,8 +110,8 @@ class VmImages(object):
             start()
             raise
         # Point of no return: the old disks leave the group (with their snapshots).
-        for snap, _created in self.store.group_snapshots(vm):
-            self.store.remove_group_snapshot(vm, snap)
+        for snap, _created in self.store.snapshots.group_snapshots(vm):
+            self.store.snapshots.remove_group_snapshot(vm, snap)
         for name in retired:
             self.drop_own_snapshots(name)
         for name in retired:
@@ -129,8 +129,8 @@ class VmImages(object):
         """Every snapshot first, while the group still holds the disks (a failure here leaves
         the VM whole, for a rerun to finish the job), then the images to the trash or
         purged, then the group."""
-        for snap, _created in self.store.group_snapshots(vm):
-            self.store.remove_group_snapshot(vm, snap)
+        for snap, _created in self.store.snapshots.group_snapshots(vm):
+            self.store.snapshots.remove_group_snapshot(vm, snap)
         for name in self.store.images_of(vm):
             self.drop_own_snapshots(name)
         for name in self.store.images_of(vm):
@@ -141,11 +141,11 @@ class VmImages(object):
     def dispose(self, image):
         """An image leaving its VM: purged, or to the trash. An image linked clones still
         hang from can only go to the trash (Ceph keeps it until its last clone is gone)."""
-        parent = self.store.parent_of(image)
-        for snap in self.store.user_snapshots(image):
+        parent = self.store.snapshots.parent_of(image)
+        for snap in self.store.snapshots.user_snapshots(image):
             if snap.startswith(disks.CLONE_SNAP_PREFIX):
-                self.store.remove_snapshot_if_unused(image, snap)
-        in_use = [s for s in self.store.user_snapshots(image)
+                self.store.snapshots.remove_snapshot_if_unused(image, snap)
+        in_use = [s for s in self.store.snapshots.user_snapshots(image)
                   if s.startswith(disks.CLONE_SNAP_PREFIX)]
         if self.purge and not in_use:
             self.store.remove_image(image)
@@ -160,9 +160,9 @@ class VmImages(object):
     def drop_own_snapshots(self, image):
         """The per-image snapshots of a disk that leaves (vm_manager's): RBD neither trashes
         nor removes an image that has snapshots. Those linked clones hang from stay."""
-        for snap in self.store.user_snapshots(image):
+        for snap in self.store.snapshots.user_snapshots(image):
             if not snap.startswith(disks.CLONE_SNAP_PREFIX):
-                self.store.remove_image_snapshot(image, snap)
+                self.store.snapshots.remove_image_snapshot(image, snap)
 
     # ---- metadata -----------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 
 # A transition already under way: the plan waits for it, which is no change of its own.
@@ -28,7 +29,7 @@ def plan_enable(ctx, view, start):
         try:
             ctx.resource.add(vm, metadata, role)
         except BaseException:
-            if ctx.cluster.primitive(ctx.cluster.cib(), vm) is not None:
+            if pcib.primitive(ctx.cluster.cib(), vm) is not None:
                 ctx.resource.delete(vm)
             raise
     ctx.plan.change("enabled VM %s" % vm, apply=enable)

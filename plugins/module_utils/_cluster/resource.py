@@ -10,13 +10,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_migration as mig
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import seapath_layout as seapath
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common import xmlutil
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
-from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import system_image
+from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_names import system_image
 
 # Transient node attribute that turns the VM's next stop into a power-off (read by our agent).
 FORCE_STOP_ATTR = "gridvirt-force-stop-%s"
@@ -55,7 +55,7 @@ class Resource(object):
         in between. Everything comes from the VM's stored intent, so an enable after a
         disable restores it."""
         # The resources the constraints may name: those read before, and this one.
-        defined = self.cluster.primitive_ids(self.cluster.cib()) | set([vm])
+        defined = pcib.primitive_ids(self.cluster.cib()) | set([vm])
         primitive = self.desired_primitive(vm, metadata, target_role, managed=False)
         self.cluster.create(primitive, "resources")
         for constraint in ci.desired_constraints(vm, metadata, defined):
@@ -72,7 +72,7 @@ class Resource(object):
     def delete_if_present(self, vm):
         """What a failed add left: the resource stopped (a start that timed out may still be
         running the guest), its constraints and itself deleted."""
-        if self.cluster.primitive(self.cluster.cib(), vm) is None:
+        if pcib.primitive(self.cluster.cib(), vm) is None:
             return
         self.cluster.set_meta(vm, "target-role", "Stopped")
         self.wait(vm, ("Stopped",), "stop")
@@ -80,7 +80,7 @@ class Resource(object):
 
     def delete(self, vm):
         cib = self.cluster.cib()
-        for constraint in self.cluster.constraints_of(cib, vm):
+        for constraint in pcib.constraints_of(cib, vm):
             self.cluster.delete(constraint.tag, constraint.get("id"))
         self.cluster.delete("primitive", vm)
 
@@ -88,7 +88,7 @@ class Resource(object):
         """Pacemaker keeps no constraint that names a missing resource: the ones of others
         that name this VM are kept with it, for the enable to put back."""
         held = [xmlutil.to_string(c, pretty=False)
-                for c in self.cluster.constraints_of(self.cluster.cib(), vm)
+                for c in pcib.constraints_of(self.cluster.cib(), vm)
                 if not owned(vm, c, metadata)]
         if held:
             self.store.set_metadata(system_image(vm), {ci.KEY_HELD: ci.dump_json(held)})
@@ -101,11 +101,11 @@ class Resource(object):
         if not held:
             return
         cib = self.cluster.cib()
-        defined = self.cluster.primitive_ids(cib)
-        taken = self.cluster.element_ids(cib)
+        defined = pcib.primitive_ids(cib)
+        taken = pcib.element_ids(cib)
         for text in held:
             constraint = xmlutil.parse(text, "held constraint of VM %s" % vm)
-            if constraint.get("id") not in taken and pcmk.named_resources(constraint) <= defined:
+            if constraint.get("id") not in taken and pcib.named_resources(constraint) <= defined:
                 self.cluster.create(constraint, "constraints")
         self.store.remove_metadata(system_image(vm), [ci.KEY_HELD])
 
@@ -115,9 +115,9 @@ class Resource(object):
         """Until the VM is in one of ``wanted``, bounded by its ``op`` timeout (of ``prim``,
         its primitive, when the caller has it: else read from the CIB)."""
         if prim is None:
-            prim = self.cluster.primitive(self.cluster.cib(), vm)
-        timeout = pcmk.primitive_timeouts(prim)[op] + pcmk.MONITOR_INTERVAL
-        state, node = self.cluster.wait_for(vm, wanted, timeout)
+            prim = pcib.primitive(self.cluster.cib(), vm)
+        timeout = pcib.primitive_timeouts(prim)[op] + pcib.MONITOR_INTERVAL
+        state, node = self.cluster.waits.wait_for(vm, wanted, timeout)
         if state not in wanted:
             reasons = self.cluster.status()["failures"].get(vm, [])
             raise VmError("VM %s did not reach %s within %d seconds (it is %s%s)%s."
@@ -148,8 +148,8 @@ class Resource(object):
     def restart_on_new_agent(self, vm, primitive):
         """Pacemaker restarts a resource whose agent changed (a VM taken over from
         vm_manager's): wait until it runs again, on the stored definition."""
-        timeouts = pcmk.primitive_timeouts(primitive)
-        self.cluster.settle(timeouts["stop"] + timeouts["start"])
+        timeouts = pcib.primitive_timeouts(primitive)
+        self.cluster.waits.settle(timeouts["stop"] + timeouts["start"])
         self.wait(vm, ("Started",), "start")
 
     # ---- moving ----------------------------------------------------------------------------
@@ -157,15 +157,15 @@ class Resource(object):
     def move(self, vm, target):
         """crm_resource --move, the wait, then always --clear; fails when the VM is not on
         the target then, naming the constraints that involve it."""
-        prim = self.cluster.primitive(self.cluster.cib(), vm)
-        timeout = mig.move_timeout(pcmk.primitive_timeouts(prim))
+        prim = pcib.primitive(self.cluster.cib(), vm)
+        timeout = mig.move_timeout(pcib.primitive_timeouts(prim))
         try:
             self.cluster.move(vm, target)
-            state, node = self.cluster.wait_on(vm, target, timeout)
+            state, node = self.cluster.waits.wait_on(vm, target, timeout)
         finally:
             self.cluster.clear(vm)
         if state == "Started" and node == target:
-            self.cluster.settle(timeout)
+            self.cluster.waits.settle(timeout)
             now = self.status_of(vm)[1]
             if now != target:
                 raise VmError("VM %s moved to %s, but Pacemaker placed it %s again once the "
@@ -175,5 +175,5 @@ class Resource(object):
             return
         status = self.cluster.status()
         raise VmError(mig.not_placed(vm, target, state, node,
-                                     self.cluster.constraints_of(self.cluster.cib(), vm),
+                                     pcib.constraints_of(self.cluster.cib(), vm),
                                      status["failures"].get(vm, [])))

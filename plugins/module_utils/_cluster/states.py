@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
-from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_disks as disks
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import resource as rsc
@@ -22,7 +22,7 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.power import
     plan_disable, plan_enable, plan_power, plan_restart)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common import xmlutil
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
-from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import data_image
+from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_names import data_image
 
 
 def plan_state(ctx, view):
@@ -101,7 +101,7 @@ def plan_create(ctx, view):
     ctx.validate(root)
     enabling = req.state != "disabled"
     ctx.check_resource_inputs(metadata, enabling)
-    if ctx.cluster.primitive(ctx.cluster.cib(), vm) is not None:
+    if pcib.primitive(ctx.cluster.cib(), vm) is not None:
         raise VmError("A Pacemaker resource named %s exists but no VM %s is in RBD: remove "
                       "that resource first." % (vm, vm))
     role = "Started" if req.state == "running" else "Stopped"
@@ -211,7 +211,7 @@ def plan_sync(ctx, view, metadata, previous):
     if current is None:
         return
     role = view.target_role or "Started"
-    managed = pcmk.meta_value(current, "is-managed") != "false"
+    managed = pcib.meta_value(current, "is-managed") != "false"
     desired = ctx.resource.desired_primitive(vm, metadata, role, managed)
     if ci.comparable(current, desired) != ci.comparable(desired, desired):
         desired = ci.keep_agent_utilization(current, desired)
@@ -234,9 +234,9 @@ def plan_sync(ctx, view, metadata, previous):
 def plan_constraints(ctx, view, metadata, previous):
     vm = view.name
     cib = ctx.cluster.cib()
-    defined = ctx.cluster.primitive_ids(cib)
+    defined = pcib.primitive_ids(cib)
     wanted = dict((c.get("id"), c) for c in ci.desired_constraints(vm, metadata, defined))
-    present = dict((c.get("id"), c) for c in ctx.cluster.constraints_of(cib, vm)
+    present = dict((c.get("id"), c) for c in pcib.constraints_of(cib, vm)
                    if rsc.owned(vm, c, metadata) or c.get("id") in wanted
                    or rsc.owned(vm, c, previous))
     stale = sorted(set(present) - set(wanted))

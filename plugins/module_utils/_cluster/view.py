@@ -13,11 +13,11 @@ __metaclass__ = type
 import hashlib
 import re
 
-from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_disks as disks
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import seapath_layout as seapath
-from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import system_image
+from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_names import system_image
 
 # Transient node attribute the resource agent sets when it starts a VM: the sha256 of the
 # definition it started with (restart_required compares it with the stored one).
@@ -55,7 +55,7 @@ class ClusterView(object):
 
     @property
     def target_role(self):
-        return pcmk.meta_value(self.primitive, "target-role") if self.enabled else None
+        return pcib.meta_value(self.primitive, "target-role") if self.enabled else None
 
 
 class Leftovers(object):
@@ -92,7 +92,7 @@ def read_view(store, cluster, name):
     view.images = [_final_name(image) for image in members]
     view.stored = store.metadata(system)
     view.intent = seapath.adopted(view.stored)
-    view.primitive = cluster.primitive(cluster.cib(), name)
+    view.primitive = pcib.primitive(cluster.cib(), name)
     view.status, view.node = cluster.status()["resources"].get(name, ("Disabled", None))
     view.restart_pending = _restart_pending(cluster, view)
     return view
@@ -125,7 +125,7 @@ def _restart_pending(cluster, view):
     agent records the digest of what it started on the node's attributes."""
     if view.status != "Started" or not view.node or ci.KEY_XML not in view.intent:
         return False
-    started = pcmk.node_attribute(cluster.cib(), view.node, STARTED_DIGEST_ATTR % view.name)
+    started = pcib.node_attribute(cluster.cib(), view.node, STARTED_DIGEST_ATTR % view.name)
     return started is not None and started != xml_digest(view.intent[ci.KEY_XML])
 
 

@@ -104,7 +104,7 @@ def copy_disks(ctx, pool, src_name, src_disks, paths):
         src.suspend()
     try:
         for disk, path in zip(src_disks, paths):
-            created.append(ctx.hv.copy_image(pool, disk["path"], os.path.basename(path),
+            created.append(ctx.hv.storage.copy_image(pool, disk["path"], os.path.basename(path),
                                              force_share=ctx.hv.is_active(src)))
     finally:
         if paused:
@@ -123,10 +123,10 @@ def overlay_disks(ctx, pool, src_name, src_disks, paths):
     src = ctx.domain(src_name)
     ctx.hv.freeze_disks(src, [(d["target"], moved[d["path"]]) for d in src_disks], suffix)
     rerecord_after_freeze(ctx, src, moved)
-    ctx.hv.refresh_pool(pool)
+    ctx.hv.storage.refresh_pool(pool)
     created = []
     for disk, path in zip(src_disks, paths):
-        created.append(ctx.hv.create_volume(pool, os.path.basename(path),
+        created.append(ctx.hv.storage.create_volume(pool, os.path.basename(path),
                                             backing_path=disk["path"]))
     return created
 

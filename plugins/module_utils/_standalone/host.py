@@ -15,7 +15,7 @@ import os
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
-from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import (
+from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_storage import (
     DEFAULT_POOL, DEFAULT_POOL_PATH)
 
 
@@ -40,8 +40,8 @@ class StandaloneHost(object):
     def pool_or_none(self, name):
         """The pool, or None when it does not exist yet and is the default one (the plan
         creates it); another missing pool is an error."""
-        if self.hv.pool_exists(name):
-            return self.hv.pool(name)
+        if self.hv.storage.pool_exists(name):
+            return self.hv.storage.pool(name)
         if name != DEFAULT_POOL:
             raise VmError("The storage pool %s does not exist on this hypervisor." % name)
         return None
@@ -49,21 +49,21 @@ class StandaloneHost(object):
     def checked_sources(self, system_image, additional):
         """[('image', path) | ('size', bytes)]: the images checked (self-contained qcow2 or
         raw), read only; ``system_image`` None: only the additional disks."""
-        plan = [("image", self.hv.check_image(system_image))] if system_image else []
+        plan = [("image", self.hv.storage.check_image(system_image))] if system_image else []
         for kind, value in additional or []:
-            plan.append((kind, self.hv.check_image(value) if kind == "image" else value))
+            plan.append((kind, self.hv.storage.check_image(value) if kind == "image" else value))
         return plan
 
     def path_of(self, pool, vm, index):
         """The path of the VM's disk ``index`` (the pool's own path once it exists)."""
         if pool is None:
             return os.path.join(DEFAULT_POOL_PATH, volume_name(vm, index))
-        return self.hv.volume_path(pool, volume_name(vm, index))
+        return self.hv.storage.volume_path(pool, volume_name(vm, index))
 
     def check_volumes_free(self, pool, vm, first_index, count):
         for index in range(first_index, first_index + count):
             vol = volume_name(vm, index)
-            if pool is not None and self.hv.volume(pool, vol) is not None:
+            if pool is not None and self.hv.storage.volume(pool, vol) is not None:
                 raise VmError("Volume %s already exists in pool %s but no VM %s owns it: "
                               "remove it first." % (vol, pool.name(), vm))
 
@@ -71,8 +71,8 @@ class StandaloneHost(object):
         kind, value = source
         vol = volume_name(vm, index)
         if kind == "image":
-            return self.hv.import_image(pool, vol, value)
-        return self.hv.create_volume(pool, vol, size_bytes=value)
+            return self.hv.storage.import_image(pool, vol, value)
+        return self.hv.storage.create_volume(pool, vol, size_bytes=value)
 
     def make_volumes(self, pool, vm, first_index, sources):
         """Create the volumes; a failure removes those this call made. -> their paths."""
@@ -87,19 +87,19 @@ class StandaloneHost(object):
 
     def delete_paths(self, paths):
         for path in paths:
-            self.hv.delete_volume_path(path)
+            self.hv.storage.delete_volume_path(path)
 
     def delete_unused_chain(self, path):
         """Delete a pool volume, then each backing file no other volume still needs
         (bases shared with linked clones stay until their last user is gone)."""
         while path:
-            vol = self.hv.volume_by_path(path)
+            vol = self.hv.storage.volume_by_path(path)
             if vol is None:
                 return  # not a volume of a libvirt pool: not ours to delete
             pool = vol.storagePoolLookupByVolume()
-            backing = self.hv.backing_file(path)
-            self.hv.delete_volume_path(path)
-            if not backing or self.hv.backing_users(pool, backing):
+            backing = self.hv.storage.backing_file(path)
+            self.hv.storage.delete_volume_path(path)
+            if not backing or self.hv.storage.backing_users(pool, backing):
                 return
             path = backing
 

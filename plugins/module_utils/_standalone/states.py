@@ -17,7 +17,7 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
 from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import view as views
 from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone.host import stamp
-from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import DEFAULT_POOL
+from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_storage import DEFAULT_POOL
 
 
 class Context(object):
@@ -45,12 +45,12 @@ class Context(object):
         if pool is None and not self.pool_planned:
             self.pool_planned = True
             self.plan.change("created storage pool %s" % req.pool,
-                             apply=lambda: self.hv.pool(req.pool, create_missing=True))
+                             apply=lambda: self.hv.storage.pool(req.pool, create_missing=True))
         return pool
 
     def pool_now(self, req):
         """The request's pool when a step runs (it exists by then)."""
-        return self.hv.pool(req.pool, create_missing=(req.pool == DEFAULT_POOL))
+        return self.hv.storage.pool(req.pool, create_missing=(req.pool == DEFAULT_POOL))
 
     def diff(self, name, before, after):
         self.plan.diff(name, "domain XML", dx.pretty(before), dx.pretty(after))
@@ -212,7 +212,7 @@ def added_disks(ctx, req, view):
 def plan_replace_system_disk(ctx, req, view):
     """force: the new system image is imported beside the old disk and swapped in only once
     it is complete: a failed import leaves the VM exactly as it was."""
-    ctx.hv.check_image(req.system_image)
+    ctx.hv.storage.check_image(req.system_image)
     ctx.pool(req)
     ctx.plan.change("re-imported the system disk of VM %s" % view.name,
                     apply=lambda: replace_system_disk(ctx, req, view))
@@ -223,7 +223,7 @@ def replace_system_disk(ctx, req, view):
     dom = ctx.domain(name)
     current = ctx.hv.xml_root(dom)
     old_system = dx.disk_paths(current)[0]
-    new_system = ctx.hv.import_image(ctx.pool_now(req), "%s.disk0.%s.qcow2" % (name, stamp()),
+    new_system = ctx.hv.storage.import_image(ctx.pool_now(req), "%s.disk0.%s.qcow2" % (name, stamp()),
                                      req.system_image)
     was_active = ctx.hv.is_active(dom)
     try:
@@ -235,7 +235,7 @@ def replace_system_disk(ctx, req, view):
         dx.owned_disks(desired)[0].find("source").set("file", new_system)
         dom = ctx.host.define_recorded(desired, dx.read_gv_metadata(current)[0])
     except BaseException:
-        ctx.hv.delete_volume_path(new_system)
+        ctx.hv.storage.delete_volume_path(new_system)
         raise
     ctx.host.delete_unused_chain(old_system)
     if was_active:

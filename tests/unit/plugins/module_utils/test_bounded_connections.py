@@ -10,6 +10,7 @@ import pytest
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import libvirt_host
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 
@@ -61,9 +62,9 @@ def test_other_pacemaker_refusals_keep_their_reason():
 
 def test_failure_detail_falls_back_to_the_message_and_to_text():
     xml = '<pacemaker-result><status code="105" message="No such object"/></pacemaker-result>'
-    assert pcmk.failure_detail(xml, "") == "No such object"
-    assert pcmk.failure_detail("", " plain error \n") == "plain error"
-    assert pcmk.failure_detail("<pacemaker-result", "") == "<pacemaker-result"
+    assert pcib.failure_detail(xml, "") == "No such object"
+    assert pcib.failure_detail("", " plain error \n") == "plain error"
+    assert pcib.failure_detail("<pacemaker-result", "") == "<pacemaker-result"
 
 
 @pytest.fixture()

@@ -3,7 +3,9 @@
 import pytest
 from lxml import etree
 
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_waits
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 
 
@@ -14,52 +16,52 @@ def verify(run):
 
 def test_primitive_with_constraints_is_valid(offline_cluster):
     cluster, run = offline_cluster
-    prim = pcmk.build_primitive(
+    prim = pcib.build_primitive(
         "vm1", {"config": "/var/lib/gridvirt/domains/vm1.xml", "hypervisor": "qemu:///system"},
         {"is-managed": "false", "target-role": "Started", "allow-migrate": "true"},
         utilization={"cpu": 2}, op_timeouts={"stop": 45})
     cluster.create(prim, "resources")
-    cluster.create(pcmk.build_primitive("vm2", {"config": "/x/vm2.xml"}, {}), "resources")
-    cluster.create(pcmk.build_location("vm1", "hv1", 100, "prefer"), "constraints")
-    cluster.create(pcmk.build_location("vm1", "hv2", "-INFINITY", "ban"), "constraints")
-    cluster.create(pcmk.build_colocation("vm1", "vm2", "INFINITY"), "constraints")
+    cluster.create(pcib.build_primitive("vm2", {"config": "/x/vm2.xml"}, {}), "resources")
+    cluster.create(pcib.build_location("vm1", "hv1", 100, "prefer"), "constraints")
+    cluster.create(pcib.build_location("vm1", "hv2", "-INFINITY", "ban"), "constraints")
+    cluster.create(pcib.build_colocation("vm1", "vm2", "INFINITY"), "constraints")
     verify(run)
     cib = cluster.cib()
-    stored = cluster.primitive(cib, "vm1")
+    stored = pcib.primitive(cib, "vm1")
     assert stored.get("provider") == "gridvirt" and stored.get("type") == "VirtualDomain"
-    assert pcmk.primitive_timeouts(stored)["stop"] == 45
-    assert pcmk.primitive_timeouts(stored)["start"] == 120
-    ids = sorted(c.get("id") for c in cluster.constraints_of(cib, "vm1"))
+    assert pcib.primitive_timeouts(stored)["stop"] == 45
+    assert pcib.primitive_timeouts(stored)["start"] == 120
+    ids = sorted(c.get("id") for c in pcib.constraints_of(cib, "vm1"))
     assert ids == ["colocation-vm1-vm2-strong", "location-vm1-ban-hv2",
                    "location-vm1-prefer-hv1"]
     # Ids are deterministic: building them again names the same constraints.
-    assert pcmk.build_location("vm1", "hv1", 100, "prefer").get("id") in ids
+    assert pcib.build_location("vm1", "hv1", 100, "prefer").get("id") in ids
 
 
 def test_replace_and_delete(offline_cluster):
     cluster, run = offline_cluster
-    cluster.create(pcmk.build_primitive("vm1", {"config": "/a.xml"}, {}), "resources")
-    cluster.replace(pcmk.build_primitive("vm1", {"config": "/b.xml"}, {"priority": 5}),
+    cluster.create(pcib.build_primitive("vm1", {"config": "/a.xml"}, {}), "resources")
+    cluster.replace(pcib.build_primitive("vm1", {"config": "/b.xml"}, {"priority": 5}),
                     "resources")
-    stored = cluster.primitive(cluster.cib(), "vm1")
+    stored = pcib.primitive(cluster.cib(), "vm1")
     assert stored.find("instance_attributes/nvpair[@name='config']").get("value") == "/b.xml"
     cluster.delete("primitive", "vm1")
-    assert cluster.primitive(cluster.cib(), "vm1") is None
+    assert pcib.primitive(cluster.cib(), "vm1") is None
     verify(run)
 
 
 def test_refused_change_is_a_sentence(offline_cluster):
     cluster, _run = offline_cluster
-    cluster.create(pcmk.build_primitive("vm1", {"config": "/a.xml"}, {}), "resources")
+    cluster.create(pcib.build_primitive("vm1", {"config": "/a.xml"}, {}), "resources")
     with pytest.raises(VmError) as err:
-        cluster.create(pcmk.build_primitive("vm1", {"config": "/a.xml"}, {}), "resources")
+        cluster.create(pcib.build_primitive("vm1", {"config": "/a.xml"}, {}), "resources")
     assert err.value.msg.startswith("Pacemaker refused creating primitive vm1")
 
 
 @pytest.mark.parametrize("text,seconds", [("20s", 20), ("2min", 120), ("1m", 60),
                                           ("500ms", 0.5), ("90", 90), ("1h", 3600)])
 def test_timeouts(text, seconds):
-    assert pcmk.duration_seconds(text) == seconds
+    assert pcib.duration_seconds(text) == seconds
 
 
 def test_status_mapping():
@@ -67,10 +69,10 @@ def test_status_mapping():
         el = etree.Element("resource", **attrs)
         etree.SubElement(el, "node", name="hv1")
         return el
-    assert pcmk.resource_status(res(role="Started", active="true")) == ("Started", "hv1")
-    assert pcmk.resource_status(res(role="Stopped", active="false")) == ("Stopped", "hv1")
-    assert pcmk.resource_status(res(role="Started", failed="true")) == ("Failed", "hv1")
-    assert pcmk.resource_status(res(role="Starting")) == ("Starting", "hv1")
+    assert pcib.resource_status(res(role="Started", active="true")) == ("Started", "hv1")
+    assert pcib.resource_status(res(role="Stopped", active="false")) == ("Stopped", "hv1")
+    assert pcib.resource_status(res(role="Started", failed="true")) == ("Failed", "hv1")
+    assert pcib.resource_status(res(role="Starting")) == ("Starting", "hv1")
 
 
 def test_failures_are_attributed_to_their_resource():
@@ -81,7 +83,7 @@ def test_failures_are_attributed_to_their_resource():
         'task="monitor"/>'
         '<failure op_key="vm_b_migrate_to_0" node="hv1" exitreason="ssh" task="migrate_to"/>'
         '</failures></pacemaker-result>')
-    assert pcmk.failures_by_resource(root) == {
+    assert pcib.failures_by_resource(root) == {
         "vm_a-1": ["start on hv1: no xml"], "vm2": ["monitor on hv2: not running"],
         "vm_b": ["migrate_to on hv1: ssh"]}
 
@@ -152,7 +154,7 @@ class BusyCluster(object):
 @pytest.mark.parametrize("busy_polls,waits_past_timeout", [(0, False), (3, True)])
 def test_wait_goes_on_while_the_controller_is_busy(fake_clock, busy_polls, waits_past_timeout):
     run = BusyCluster(busy_polls)
-    status = pcmk.Cluster(run).wait_for("vm1", ("Stopped",), timeout=60)
+    status = pcmk.Cluster(run).waits.wait_for("vm1", ("Stopped",), timeout=60)
     assert status == ("Started", "hv1")  # never stopped: the wait ends, bounded
     assert (run.queries > 1) == waits_past_timeout
     assert run.queries == busy_polls + 1
@@ -163,9 +165,9 @@ def test_wait_is_bounded_even_if_the_controller_stays_busy(fake_clock):
     (BUSY_FACTOR times the timeout) with the status it saw."""
     run = BusyCluster(busy_polls=10 ** 6)
     start = fake_clock.now
-    assert pcmk.Cluster(run).wait_for("vm1", ("Stopped",), timeout=60) == ("Started", "hv1")
+    assert pcmk.Cluster(run).waits.wait_for("vm1", ("Stopped",), timeout=60) == ("Started", "hv1")
     waited = fake_clock.now - start
-    assert 60 * pcmk.BUSY_FACTOR <= waited < 60 * pcmk.BUSY_FACTOR + 2 * pcmk.POLL_SECONDS
+    assert 60 * pacemaker_waits.BUSY_FACTOR <= waited < 60 * pacemaker_waits.BUSY_FACTOR + 2 * pacemaker_waits.POLL_SECONDS
     assert run.queries >= 1
 
 
@@ -184,11 +186,11 @@ def test_the_cib_is_read_once_until_the_run_changes_it(offline_cluster):
     counted, calls = counting(run)
     cluster = pcmk.Cluster(counted)
     cluster.cib()
-    assert cluster.primitive(cluster.cib(), "vm1") is None
+    assert pcib.primitive(cluster.cib(), "vm1") is None
     assert [c[:2] for c in calls] == [["cibadmin", "--query"]]
-    cluster.create(pcmk.build_primitive("vm1", {"config": "/x/vm1.xml"}, {}), "resources")
+    cluster.create(pcib.build_primitive("vm1", {"config": "/x/vm1.xml"}, {}), "resources")
     # What was read before the change is stale: the next read asks again, and sees it.
-    assert cluster.primitive(cluster.cib(), "vm1") is not None
+    assert pcib.primitive(cluster.cib(), "vm1") is not None
     assert [c[:2] for c in calls].count(["cibadmin", "--query"]) == 2
 
 

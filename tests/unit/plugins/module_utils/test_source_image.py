@@ -136,13 +136,13 @@ def hypervisor(tmp_path, monkeypatch):
     pool_dir = tmp_path / "pool"
     pool_dir.mkdir()
     hv = libvirt_host.Hypervisor("test:///default", QemuImg(RAW))
-    monkeypatch.setattr(hv, "volume_by_path", lambda path: None)
+    monkeypatch.setattr(hv.storage, "volume_by_path", lambda path: None)
     return hv, Pool(str(pool_dir)), pool_dir
 
 
 def test_import_reads_in_the_checked_format_into_a_root_only_file(hypervisor, image):
     hv, pool, pool_dir = hypervisor
-    path = hv.import_image(pool, "vm.disk0.qcow2", image)
+    path = hv.storage.import_image(pool, "vm.disk0.qcow2", image)
     assert path == str(pool_dir / "vm.disk0.qcow2")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     convert = hv._run.calls[-1]
@@ -152,7 +152,7 @@ def test_import_reads_in_the_checked_format_into_a_root_only_file(hypervisor, im
 
 def test_copy_reads_qcow2_and_writes_a_root_only_file(hypervisor, image):
     hv, pool, _pool_dir = hypervisor
-    path = hv.copy_image(pool, image, "clone.disk0.qcow2", force_share=True)
+    path = hv.storage.copy_image(pool, image, "clone.disk0.qcow2", force_share=True)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     convert = hv._run.calls[-1]
     assert convert[convert.index("-f") + 1] == "qcow2" and "-U" in convert
@@ -163,7 +163,7 @@ def test_a_link_planted_at_the_partial_name_is_not_followed(hypervisor, image, t
     victim = tmp_path / "victim"
     victim.write_text("keep")
     os.symlink(str(victim), str(pool_dir / "vm.disk0.qcow2.importing"))
-    hv.import_image(pool, "vm.disk0.qcow2", image)
+    hv.storage.import_image(pool, "vm.disk0.qcow2", image)
     assert victim.read_text() == "keep"
     assert not os.path.islink(str(pool_dir / "vm.disk0.qcow2"))
 

@@ -7,7 +7,7 @@ import pytest
 from lxml import etree
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_intent as ci
-from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common import xmlutil
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 
@@ -140,7 +140,7 @@ def test_desired_primitive_from_intent():
     assert nv(prim, "meta_attributes", "target-role") == "Stopped"
     assert nv(prim, "meta_attributes", "is-managed") == "false"
     assert nv(prim, "utilization", "memory") == "512"
-    timeouts = pcmk.primitive_timeouts(prim)
+    timeouts = pcib.primitive_timeouts(prim)
     assert timeouts["stop"] == 45 and timeouts["migrate_to"] == 180
 
 
@@ -212,13 +212,13 @@ def test_every_kind_of_constraint_passes_crm_verify(offline_cluster):
         cluster.create(constraint, "constraints")
     rc, out, err = run(["crm_verify", "--live-check", "--verbose"])
     assert rc == 0, out + err
-    assert len(cluster.constraints_of(cluster.cib(), "vm1")) == 6
+    assert len(pcib.constraints_of(cluster.cib(), "vm1")) == 6
 
 
 def test_ownership_needs_the_vm_as_subject():
     """VM web must not take VM web-2's constraints for its own."""
-    theirs = pcmk.build_colocation("web-2", "web", "INFINITY")
-    mine = pcmk.build_colocation("web", "db", "INFINITY")
+    theirs = pcib.build_colocation("web-2", "web", "INFINITY")
+    mine = pcib.build_colocation("web", "db", "INFINITY")
     assert theirs.get("id").startswith("colocation-web-")
     assert not ci.owned_constraint("web", theirs, {})
     assert ci.owned_constraint("web", mine, {})
@@ -278,7 +278,7 @@ def test_a_score_of_infinity_would_fail_over(offline_cluster, tmp_path):
     """Why the pin is a rule: the old INFINITY location lets the VM start elsewhere."""
     cluster, run = offline_cluster
     cluster.create(ci.desired_primitive("vm1", STORE, metadata(), "Started"), "resources")
-    cluster.create(pcmk.build_location("vm1", "hv1", pcmk.INFINITY, "pin"), "constraints")
+    cluster.create(pcib.build_location("vm1", "hv1", pcib.INFINITY, "pin"), "constraints")
     assert started_on(run, tmp_path, ["hv2"]) == ["hv2"]
 
 
@@ -288,13 +288,13 @@ def test_an_old_pin_is_replaced_by_the_rule_then_compares_equal(offline_cluster)
     (nested, re-serialized) element with the wanted one finds no difference."""
     cluster, run = offline_cluster
     cluster.create(ci.desired_primitive("vm1", STORE, metadata(), "Started"), "resources")
-    cluster.create(pcmk.build_location("vm1", "hv1", pcmk.INFINITY, "pin"), "constraints")
-    wanted = pcmk.build_pin("vm1", "hv1")
-    present = cluster.constraints_of(cluster.cib(), "vm1")[0]
+    cluster.create(pcib.build_location("vm1", "hv1", pcib.INFINITY, "pin"), "constraints")
+    wanted = pcib.build_pin("vm1", "hv1")
+    present = pcib.constraints_of(cluster.cib(), "vm1")[0]
     assert present.get("id") == wanted.get("id")
     assert xmlutil.canonical(present) != xmlutil.canonical(wanted)
     cluster.replace(wanted, "constraints")
-    present = cluster.constraints_of(cluster.cib(), "vm1")[0]
+    present = pcib.constraints_of(cluster.cib(), "vm1")[0]
     assert present.get("node") is None and present.get("score") is None
     assert xmlutil.canonical(present) == xmlutil.canonical(wanted)
     rc, out, err = run(["crm_verify", "--live-check", "--verbose"])
@@ -328,7 +328,7 @@ def test_duration_options_accept_only_finite_bounded_durations(option, value):
 def test_durations_up_to_a_day_build_the_primitive(value, seconds):
     meta = metadata(stop_timeout=value, migrate_to_timeout=value)
     prim = ci.desired_primitive("vm1", STORE, meta, "Stopped")
-    timeouts = pcmk.primitive_timeouts(prim)
+    timeouts = pcib.primitive_timeouts(prim)
     assert timeouts["stop"] == int(seconds) and timeouts["migrate_to"] == int(seconds)
 
 
@@ -353,7 +353,7 @@ def test_migration_downtime_is_a_bounded_whole_number_of_milliseconds(value):
                                   "0x10", "\u0663\u0660"])
 def test_duration_parsing_refuses_what_is_not_a_finite_duration(text):
     with pytest.raises(ValueError):
-        pcmk.duration_seconds(text)
+        pcib.duration_seconds(text)
 
 
 @pytest.mark.parametrize("key,option", [(ci.KEY_STOP_TIMEOUT, "stop_timeout"),

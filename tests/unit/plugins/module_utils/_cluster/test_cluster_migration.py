@@ -2,12 +2,16 @@
 a move Pacemaker did not carry out, and the order of the move (refusals change nothing,
 check mode runs nothing, the temporary constraint is always cleared). The Pacemaker layer is
 replaced by a recorder only for these decisions; the move itself is tested on the lab."""
+import copy
+
 import pytest
 from lxml import etree
 
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_waits
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_migration as mig
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.request import ClusterRequest
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.resource import Resource
@@ -77,8 +81,8 @@ def test_placement_of_the_vm_itself_refuses_or_allows():
 
 
 def test_wait_bound_is_migrate_to_or_stop_plus_start():
-    assert mig.move_timeout(dict(pcmk.DEFAULT_OPS)) == 120 + 120
-    longer_stop = dict(pcmk.DEFAULT_OPS, stop=300)
+    assert mig.move_timeout(dict(pcib.DEFAULT_OPS)) == 120 + 120
+    longer_stop = dict(pcib.DEFAULT_OPS, stop=300)
     assert mig.move_timeout(longer_stop) == 300 + 120
 
 
@@ -124,14 +128,17 @@ class FakeCluster(object):
     def __init__(self, where="hv1", lands_on="hv2", live=True, wait_error=None):
         self.where, self.lands_on, self.wait_error = where, lands_on, wait_error
         self.calls = []
+        self.waits = self
         meta = {"target-role": "Started", "allow-migrate": "true" if live else "false"}
-        self.prim = pcmk.build_primitive("vm1", {}, meta)
+        self.prim = pcib.build_primitive("vm1", {}, meta)
 
     def cib(self):
-        return None
-
-    def primitive(self, _cib, _vm):
-        return self.prim
+        root = etree.fromstring(
+            "<cib><configuration><resources/><constraints><rsc_colocation "
+            "id='colocation-vm1-db-strong' rsc='vm1' with-rsc='db' score='INFINITY'/>"
+            "</constraints></configuration></cib>")
+        root.find("configuration/resources").append(copy.deepcopy(self.prim))
+        return root
 
     def node_info(self):
         return info()
@@ -156,8 +163,6 @@ class FakeCluster(object):
     def status(self):
         return {"failures": {}}
 
-    def constraints_of(self, _cib, _vm):
-        return [etree.Element("rsc_colocation", id="colocation-vm1-db-strong")]
 
 
 class Placed(Resource):
@@ -267,8 +272,8 @@ class SettlingRun(object):
 def test_the_wait_for_a_node_ends_once_pacemaker_settled_elsewhere(fake_clock):
     run = SettlingRun()
     start = fake_clock.now
-    assert pcmk.Cluster(run).wait_on("vm1", "hv2", timeout=3600) == ("Started", "hv1")
+    assert pcmk.Cluster(run).waits.wait_on("vm1", "hv2", timeout=3600) == ("Started", "hv1")
     waited = fake_clock.now - start
     # It waited the settle time, not the hour.
-    assert pcmk.SETTLE_SECONDS <= waited < pcmk.SETTLE_SECONDS + 2 * pcmk.POLL_SECONDS
+    assert pacemaker_waits.SETTLE_SECONDS <= waited < pacemaker_waits.SETTLE_SECONDS + 2 * pacemaker_waits.POLL_SECONDS
     assert run.crm_mon > 1

@@ -5,7 +5,7 @@ import pytest
 from lxml import etree
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_nodes as cn
-from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 
 
@@ -63,19 +63,19 @@ def test_moves_tell_where_each_vm_went():
 
 def test_standby_attribute_written_and_read_back(offline_cluster):
     cluster, _run = offline_cluster
-    assert pcmk.standby_settings(cluster.cib(), "hv2") == (False, False)
+    assert pcib.standby_settings(cluster.cib(), "hv2") == (False, False)
     cluster.set_standby("hv2")
-    assert pcmk.standby_settings(cluster.cib(), "hv2") == (True, False)
-    assert pcmk.standby_settings(cluster.cib(), "hv1") == (False, False)
+    assert pcib.standby_settings(cluster.cib(), "hv2") == (True, False)
+    assert pcib.standby_settings(cluster.cib(), "hv1") == (False, False)
     cluster.clear_standby("hv2")
-    assert pcmk.standby_settings(cluster.cib(), "hv2") == (False, False)
+    assert pcib.standby_settings(cluster.cib(), "hv2") == (False, False)
 
 
 def test_pins_and_live_flags_read_from_the_cib(offline_cluster):
     cluster, _run = offline_cluster
-    cluster.create(pcmk.build_primitive("vm1", {}, {"allow-migrate": "true"}), "resources")
-    cluster.create(pcmk.build_primitive("vm2", {}, {"allow-migrate": "false"}), "resources")
-    cluster.create(pcmk.build_pin("vm2", "hv2"), "constraints")
+    cluster.create(pcib.build_primitive("vm1", {}, {"allow-migrate": "true"}), "resources")
+    cluster.create(pcib.build_primitive("vm2", {}, {"allow-migrate": "false"}), "resources")
+    cluster.create(pcib.build_pin("vm2", "hv2"), "constraints")
     cib = cluster.cib()
     assert cn.allow_migrate(cib, ["vm1", "vm2", "gone"]) == {"vm1": True, "vm2": False,
                                                              "gone": False}
@@ -89,6 +89,7 @@ class FakeCluster(object):
     def __init__(self, views, standby=False):
         self.views, self.calls = list(views), []
         self.standby = standby
+        self.waits = self  # Cluster.waits: settle below
 
     def overview(self):
         return self.views.pop(0) if len(self.views) > 1 else self.views[0]

@@ -8,6 +8,7 @@ import copy
 import pytest
 
 import cluster_fakes as fakes
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import backend
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.request import ClusterRequest
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
@@ -204,7 +205,7 @@ def test_a_failed_create_leaves_nothing(image):
     with pytest.raises(VmError):
         world.run(params(image))
     assert world.store.images == {} and world.store.groups == {}
-    assert world.cluster.primitive(world.cluster.root, "vm1") is None
+    assert pcib.primitive(world.cluster.root, "vm1") is None
 
 
 def test_a_failure_after_a_change_keeps_it_and_reports_it(image):

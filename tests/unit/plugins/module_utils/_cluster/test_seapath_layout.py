@@ -5,7 +5,7 @@ import json
 from lxml import etree
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_intent as ci
-from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import seapath_layout as seapath
 
 SEAPATH_METADATA = {
@@ -65,7 +65,7 @@ def colocation_set(cid, vm, others):
 
 def test_resource_sets_name_their_resources():
     element = colocation_set("colocation-guest1-withguest0-db", "guest1", ["guest0", "db"])
-    assert pcmk.named_resources(element) == {"guest1", "guest0", "db"}
+    assert pcib.named_resources(element) == {"guest1", "guest0", "db"}
 
 
 def test_vm_manager_placement_is_replaced_by_ours():
