@@ -22,6 +22,37 @@ PURGE_OPTIONS = ("purge_number", "purge_keep", "purge_date")
 STORE_OPTIONS = ("pool", "keyring", "ceph_user", "ceph_conf")
 
 
+def pacemaker_intent_argument_spec():
+    """The options of the VM's intent in Pacemaker (doc fragment gridvirt.kvm.pacemaker_intent):
+    placement, migration, the resource's settings, constraints, colocation, remote."""
+    return dict(
+        preferred_host=dict(type="str"),
+        pinned_host=dict(type="str"),
+        live_migration=dict(type="bool"),
+        migration_user=dict(type="str"),
+        migration_transport=dict(type="str", choices=["ssh", "tcp", "tls"]),
+        stop_timeout=dict(type="str"),
+        migrate_to_timeout=dict(type="str"),
+        migration_downtime=dict(type="str"),
+        priority=dict(type="str"),
+        clear_constraint=dict(type="bool", default=False),
+        pacemaker_meta=dict(type="dict"),
+        pacemaker_params=dict(type="dict"),
+        pacemaker_utilization=dict(type="dict"),
+        clear_pacemaker_meta=dict(type="bool", default=False),
+        clear_pacemaker_params=dict(type="bool", default=False),
+        clear_pacemaker_utilization=dict(type="bool", default=False),
+        crm_config_cmd=dict(type="list", elements="str"),
+        constraints=dict(type="list", elements="dict"),
+        colocated_vms=dict(type="list", elements="str"),
+        strong=dict(type="bool", default=False),
+        remote_name=dict(type="str"),
+        remote_address=dict(type="str"),
+        remote_port=dict(type="raw"),
+        remote_timeout=dict(type="str"),
+    )
+
+
 class ClusterRequest(object):
     """The validated request. ``action``: the command, else the state; ``state``: the state
     a converging action brings the VM to (None for the other commands)."""
