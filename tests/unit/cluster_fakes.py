@@ -69,9 +69,11 @@ class FakeStore(object):
         return name in self.images
 
     def images_of(self, vm):
-        def order(name):
+        def order(name):  # as RbdStore orders them
             tail = name.rsplit("_", 1)[-1]
-            return (0, 0) if name.startswith("system_") else (1, int(tail))
+            if name == "system_" + vm:
+                return (0, 0)
+            return (1, int(tail) if tail.isdigit() else 0)
         return sorted(self.groups[vm], key=order)
 
     def create_group(self, vm):

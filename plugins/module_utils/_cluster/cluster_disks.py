@@ -75,17 +75,18 @@ def check_rollback(store, vm, snapshot):
                       "snapshot of that name." % (vm, name, ", ".join(missing)))
 
 
-def disk_plan(store, run, vm, system_path, data_disk, additional, prefix=""):
+def disk_plan(store, run, vm, system_path, data_disk, additional, prefix="", cleared=()):
     """[(image name, 'image'|'size', path or bytes)], checked before any change (check mode
     too): the source files are readable, self-contained qcow2 or raw images, and no image
-    of that name exists. ``additional``: additional_disks, sizes or image paths."""
+    of that name exists (but those in ``cleared``, which the plan deletes first: what an
+    interrupted run left). ``additional``: additional_disks, sizes or image paths."""
     plan = [(prefix + system_image(vm), "image", source_image.checked(run, system_path))]
     if data_disk:
         plan.append((prefix + data_image(vm, len(plan)), "image",
                      source_image.checked(run, data_disk)))
     for item in additional or []:
         plan.append((prefix + data_image(vm, len(plan)),) + additional_source(run, item))
-    existing = store.image_names()
+    existing = store.image_names() - set(cleared)
     for name, _kind, _value in plan:
         if name in existing:
             raise VmError("The RBD image %s already exists but no VM %s owns it: remove it "

@@ -37,14 +37,15 @@ def plan_clone(ctx, view, source):
     ctx.existing(src)
     view = states.plan_leftovers(ctx, view)
     if not view.exists:
-        view = plan_new_clone(ctx, vm, source)
+        view = plan_new_clone(ctx, vm, source, view.cleared)
     plan_enable(ctx, view, start=not ctx.req.nostart)
     if not ctx.req.nostart:
         plan_power(ctx, view, "Started")
     return view
 
 
-def plan_new_clone(ctx, vm, source):
+def plan_new_clone(ctx, vm, source, cleared):
+    """``cleared``: image names an earlier step deletes (what an interrupted clone left)."""
     req, src = ctx.req, source.name
     snapshot, full = req.snapshot_name, bool(req.full)
     if snapshot and snapshot not in [s[0] for s in ctx.store.snapshots.group_snapshots(src)]:
@@ -55,7 +56,7 @@ def plan_new_clone(ctx, vm, source):
     metadata, base, bus = clone_intent(ctx, vm, source)
     images = [disks.clone_image_name(name, src, vm) for name in source.images]
     for name in images:
-        if ctx.store.image_exists(name):
+        if ctx.store.image_exists(name) and name not in cleared:
             raise VmError("The RBD image %s already exists but no VM %s owns it: remove it "
                           "first." % (name, vm))
     root = ctx.render(vm, base, images, bus)

@@ -59,8 +59,9 @@ def plan_leftovers(ctx, view):
                     apply=lambda: ctx.images.clear_leftovers(view.name, leftovers),
                     partial=True)
     if leftovers.incomplete:
-        return views.ClusterView(view.name)
+        view = views.ClusterView(view.name)
     view.leftovers = views.Leftovers()
+    view.cleared = leftovers.removed()
     return view
 
 
@@ -92,7 +93,8 @@ def plan_create(ctx, view):
         raise VmError("VM %s does not exist: give both xml and system_image to create it."
                       % vm)
     disk_plan = disks.disk_plan(ctx.store, ctx.run, vm, req.system_image, req.data_disk,
-                                req.additional_disks, prefix=disks.STAGING_PREFIX)
+                                req.additional_disks, prefix=disks.STAGING_PREFIX,
+                                cleared=view.cleared)
     bus = req.disk_bus or "virtio"
     metadata = ctx.metadata_for_new(vm, req.base_xml, bus, {})
     images = [name[len(disks.STAGING_PREFIX):] for name, _kind, _value in disk_plan]
@@ -268,7 +270,8 @@ def plan_recreate(ctx, view):
     current = view.intent
     base = req.base_xml or current[ci.KEY_BASE_XML]
     disk_plan = disks.disk_plan(ctx.store, ctx.run, vm, req.system_image, req.data_disk,
-                                req.additional_disks, prefix=disks.STAGING_PREFIX)
+                                req.additional_disks, prefix=disks.STAGING_PREFIX,
+                                cleared=view.cleared)
     bus = req.disk_bus or current.get(ci.KEY_BUS, "virtio")
     inherited = dict((k, v) for k, v in current.items() if k.startswith("_"))
     inherited.update((k, v) for k, v in current.items()

@@ -48,6 +48,7 @@ class ClusterView(object):
         self.restart_pending = False
         self.starting = False  # the plan starts it: the node it will run on is not known
         self.leftovers = Leftovers()
+        self.cleared = set()  # image names a step of the plan deletes before the next ones
 
     @property
     def enabled(self):
@@ -63,10 +64,11 @@ class Leftovers(object):
     ``retired`` ones (a swap cut short), an ``incomplete`` group (its system image never
     joined)."""
 
-    def __init__(self, staged=(), retired=(), incomplete=False):
+    def __init__(self, staged=(), retired=(), incomplete=False, members=()):
         self.staged = list(staged)
         self.retired = list(retired)
         self.incomplete = incomplete
+        self.members = list(members) if incomplete else []
 
     def __bool__(self):
         return bool(self.staged or self.retired or self.incomplete)
@@ -75,6 +77,10 @@ class Leftovers(object):
 
     def names(self):
         return self.staged + self.retired
+
+    def removed(self):
+        """The image names the clearing deletes (a new VM may take them)."""
+        return set(self.staged) | set(self.members)
 
 
 def read_view(store, cluster, name):
@@ -103,7 +109,7 @@ def _leftovers(store, name, grouped, members):
     staged = sorted(n for n in store.image_names() if n.startswith(disks.STAGING_PREFIX)
                     and belongs(n[len(disks.STAGING_PREFIX):], name))
     incomplete = grouped and system_image(name) not in members and not retired
-    return Leftovers(staged, retired, incomplete)
+    return Leftovers(staged, retired, incomplete, members)
 
 
 def _system_member(name, members):

@@ -227,3 +227,44 @@ def test_bad_input_fails_before_any_read(image):
         world.run(params(image, xml=XML % 128 + "<extra/>"))
     assert world.cluster.reads == 0 and world.store.images == {}
     assert err.value.msg
+
+
+def killed_create(world, image):
+    """What a create killed during its import leaves: a staged system image."""
+    world.store.create_image("_gvnew_system_vm1", 1024)
+
+
+def killed_clone(world, image):
+    """A clone killed before its system image joined: a group with its data disk only."""
+    world.run(params(image, name="db", state="present"))
+    world.store.create_group("vm1")
+    world.store.create_image("data_vm1_1", 1024)
+    world.store.add_to_group("vm1", "data_vm1_1")
+    world.store.create_image("system_vm1", 1024)
+
+
+def killed_swap(world, image):
+    """A forced re-create killed in its swap: the old system image renamed aside (still in
+    the group), the new one already under its name."""
+    world.run(params(image, state="present"))
+    world.store.rename_image("system_vm1", "_gvold_system_vm1")
+    world.store.create_image("system_vm1", 1024)
+
+
+@pytest.mark.parametrize("leftover", [killed_create, killed_clone, killed_swap])
+def test_a_rerun_clears_what_a_killed_run_left_and_converges(leftover, image):
+    outcomes = []
+    for check in (True, False):
+        world = World()
+        leftover(world, image)
+        before = world.state()
+        outcomes.append(world.run(params(image), check=check))
+        if check:
+            assert world.state() == before
+    predicted, result = outcomes
+    assert_same_prediction(predicted, result)
+    assert result["changes"][0] == "removed what an interrupted run left of VM vm1"
+    assert result["status"] == "Started"
+    assert not [i for i in world.store.images if i.startswith("_gv")]
+    assert world.store.images_of("vm1")[0] == "system_vm1"
+    assert world.run(params(image))["changed"] is False
