@@ -39,6 +39,9 @@ SIZES = [("100M", "100 MiB"), ("2G", "2 GiB")]
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 NOOP_VMS = int(os.environ.get("BENCH_NOOP_VMS", "10"))
 LIST_REPEAT = max(REPEAT, 9)
+# Another checkout of the collection (with its .build link): the no-op and create figures are
+# then measured with that code too, in the same run, side by side (before/after a change).
+BASELINE = os.environ.get("BENCH_BASELINE")
 
 
 def bench_image(size):
@@ -49,12 +52,15 @@ def bench_image(size):
     return path
 
 
-def playbook(tasks, hosts="hypervisors"):
-    """Run a one-play playbook; -> seconds of the whole ansible-playbook run."""
+def playbook(tasks, hosts="hypervisors", tree=None):
+    """Run a one-play playbook (with the collection of checkout ``tree``, else this one);
+    -> seconds of the whole ansible-playbook run."""
     play = [{"name": "bench", "hosts": hosts, "gather_facts": False, "tasks": tasks}]
     with tempfile.NamedTemporaryFile("w", suffix=".yml", dir=REPO, delete=False) as handle:
         json.dump(play, handle)
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"))
+    if tree:
+        env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(tree, ".build")
     try:
         start = time.monotonic()
         proc = subprocess.run(["ansible-playbook", handle.name], cwd=REPO, env=env,
@@ -67,9 +73,9 @@ def playbook(tasks, hosts="hypervisors"):
     return elapsed, proc.stdout
 
 
-def median_seconds(tasks):
+def median_seconds(tasks, tree=None):
     """Median time of REPEAT runs of a one-play playbook."""
-    return statistics.median(playbook(tasks)[0] for _attempt in range(REPEAT))
+    return statistics.median(playbook(tasks, tree=tree)[0] for _attempt in range(REPEAT))
 
 
 def vm_task(args):
@@ -99,33 +105,36 @@ def clone_times(size):
 
 
 def noop_rerun_cost():
-    """Per-VM cost from the slope between 1 and NOOP_VMS items, so that ansible-playbook's
-    start-up (the same for both) cancels out."""
-    image = lab.GUEST_IMAGE
+    """Per-VM cost of a no-op rerun of standalone_vm and of cluster_vm (stopped cluster VMs:
+    no guest load), against ping, from the slope between 1 and NOOP_VMS items so that
+    ansible-playbook's start-up (the same for all) cancels out; with BENCH_BASELINE, the
+    same by the baseline's code."""
     lab.remove_everything("bench-")
-    names = ["bench-noop-%d" % i for i in range(NOOP_VMS)]
-    items = [{"name": n, "state": "present", "xml": lab.guest_xml(n), "system_image": image}
-             for n in names]
-
-    def loop_task(module_args, count):
-        task = dict(module_args)
-        task["loop"] = items[:count]
-        return task
-
-    vm = {"gridvirt.kvm.standalone_vm": {"name": "{{ item.name }}", "state": "present",
+    cluster_remove("bench-")
+    result = {}
+    for kind in ("standalone_vm", "cluster_vm"):
+        names = ["bench-%snoop-%d" % (kind[0], i) for i in range(NOOP_VMS)]
+        items = [{"name": n, "state": "present", "xml": lab.guest_xml(n),
+                  "system_image": lab.GUEST_IMAGE} for n in names]
+        task = {"gridvirt.kvm." + kind: {"name": "{{ item.name }}", "state": "present",
                                          "xml": "{{ item.xml }}",
                                          "system_image": "{{ item.system_image }}"}}
-    ping = {"ansible.builtin.ping": {}}
-    playbook([loop_task(vm, NOOP_VMS)])  # create them once
-    result = {}
-    for label, task in (("standalone_vm no-op", vm), ("ping", ping)):
-        one = median_seconds([loop_task(task, 1)])
-        many = median_seconds([loop_task(task, NOOP_VMS)])
-        result[label] = {"per_vm": (many - one) / (NOOP_VMS - 1), "total_%d" % NOOP_VMS: many}
-    _secs, out = playbook([loop_task(vm, NOOP_VMS)])
-    result["noop_rerun_changed"] = "changed=0" not in out
+        playbook([dict(task, loop=items)])  # create them once
+        result[kind + " no-op"] = per_vm_cost(task, items)
+        if BASELINE:
+            result[kind + " no-op (baseline)"] = per_vm_cost(task, items, BASELINE)
+        _secs, out = playbook([dict(task, loop=items)])
+        result[kind + " rerun changed"] = "changed=0" not in out
+    result["ping"] = per_vm_cost({"ansible.builtin.ping": {}}, items)
     lab.remove_everything("bench-")
+    cluster_remove("bench-")
     return result
+
+
+def per_vm_cost(task, items, tree=None):
+    one = median_seconds([dict(task, loop=items[:1])], tree)
+    many = median_seconds([dict(task, loop=items)], tree)
+    return {"per_vm": (many - one) / (len(items) - 1), "total_%d" % len(items): many}
 
 
 CEPH_ARGS = ["--id", "libvirt", "--conf", "/etc/ceph/ceph.conf"]
@@ -221,12 +230,18 @@ def cluster_create_throughput(size_label="1G"):
     cluster_remove("benchcl-")
     args = {"name": name, "state": "present", "xml": lab.guest_xml(name),
             "system_image": qcow2}
-    runs, baselines = [], []
+    trees = [("create", None)] + ([("create (baseline)", BASELINE)] if BASELINE else [])
+    runs, baselines = dict((label, []) for label, _tree in trees), []
     for _attempt in range(REPEAT):
-        runs.append(playbook([cluster_task(args)])[0])
-        baselines.append(playbook([cluster_task({"name": name, "command": "status"})])[0])
-        cluster_remove("benchcl-")
-    return {"create": statistics.median(runs), "baseline": statistics.median(baselines)}
+        for label, tree in trees:
+            runs[label].append(playbook([cluster_task(args)], tree=tree)[0])
+            if tree is None:
+                baselines.append(playbook([cluster_task({"name": name,
+                                                         "command": "status"})])[0])
+            cluster_remove("benchcl-")
+    result = dict((label, statistics.median(times)) for label, times in runs.items())
+    result["baseline"] = statistics.median(baselines)
+    return result
 
 
 def cluster_clone_times():
@@ -282,6 +297,10 @@ def report_cluster(figures):
              % (create["create"], own), "",
              "| path | seconds | MiB/s | time / cluster_vm create |", "|---|---|---|---|",
              "| cluster_vm create (own work) | %.2f | %.0f | 1.00x |" % (own, mib / own)]
+    if "create (baseline)" in create:
+        before = create["create (baseline)"] - create["baseline"]
+        lines.append("| cluster_vm create, BENCH_BASELINE's code (own work) | %.2f | %.0f | "
+                     "%.2fx |" % (before, mib / before, before / own))
     for label in ("rbd import of the raw image", "SEAPATH (copy to /tmp, qemu-img convert -W)"):
         lines.append("| %s | %.2f | %.0f | %.2fx |" % (label, imports[label],
                                                        mib / imports[label],
@@ -340,16 +359,17 @@ def report_noop(figures):
     noop = figures.get("noop")
     if not noop:
         return []
-    vm, ping = noop["standalone_vm no-op"], noop["ping"]
+    ping = noop["ping"]
     lines = ["", "## No-op rerun per VM (%d VMs)" % NOOP_VMS, "",
-             "| task | per VM (s) | %d VMs, whole play (s) |" % NOOP_VMS, "|---|---|---|",
-             "| standalone_vm, unchanged VM | %.3f | %.2f |"
-             % (vm["per_vm"], vm["total_%d" % NOOP_VMS]),
-             "| ansible.builtin.ping | %.3f | %.2f |"
-             % (ping["per_vm"], ping["total_%d" % NOOP_VMS]),
-             "", "Ratio per VM, standalone_vm no-op / ping: %.2fx. The rerun reported %s."
-             % (vm["per_vm"] / ping["per_vm"],
-                "changes (a defect)" if noop["noop_rerun_changed"] else "changed=0")]
+             "| task | per VM (s) | %d VMs, whole play (s) | per VM / ping |" % NOOP_VMS,
+             "|---|---|---|---|"]
+    for label in sorted(k for k in noop if k.endswith(")") or k.endswith("no-op")) + ["ping"]:
+        cost = noop[label]
+        lines.append("| %s | %.3f | %.2f | %.2fx |" % (
+            label, cost["per_vm"], cost["total_%d" % NOOP_VMS], cost["per_vm"] / ping["per_vm"]))
+    changed = [k for k in noop if k.endswith("rerun changed") and noop[k]]
+    lines += ["", "The reruns reported %s." % (
+        "changes (a defect): %s" % ", ".join(changed) if changed else "changed=0")]
     return lines
 
 
