@@ -86,7 +86,7 @@ class ClusterBackend(Backend):
         lock with a lease. Check mode takes none (it must not even create the lock object)."""
         with contextlib.ExitStack() as stack:
             if not (check_mode or request.read_only):
-                for name in request.locked_names:
+                for name in sorted(set(request.locked_names)):  # one order: no deadlock
                     stack.enter_context(self.store.lease(name, LOCK_WAIT_SECONDS))
             yield
 
@@ -111,10 +111,9 @@ class ClusterBackend(Backend):
         command = request.command
         if command == "list_vms":
             return self.list_vms()
-        if command == "list_metadata":
-            return {"list_metadata": sorted(view.stored)}
-        if command == "get_metadata":
-            return metadata_value(request, view)
+        answer = request.metadata_answer(view.stored)
+        if answer is not None:
+            return answer
         if command in REPORTS_NOTHING:
             return {}
         if request.state == "absent":
@@ -149,9 +148,3 @@ def vm_report(now, planned, applied):
                       if not k.startswith("_") and k not in ci.RESERVED_KEYS),
         restart_required=now.restart_pending or (not applied and planned.restart_pending))
     return result
-
-
-def metadata_value(request, view):
-    if request.metadata_name not in view.stored:
-        raise VmError("VM %s has no metadata key %s." % (view.name, request.metadata_name))
-    return {"metadata_value": view.stored[request.metadata_name]}

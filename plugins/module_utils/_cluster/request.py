@@ -12,13 +12,12 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as 
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core.request import (
+    VmRequest, optional_whole_number, purge_options)
 
 # Ten years: longer is a unit mistake.
 MAX_TRASH_DELAY = 10 * 365 * 24 * 3600
-READ_ONLY_COMMANDS = ("status", "list_vms", "list_snapshots", "list_metadata",
-                      "get_metadata")
 SNAPSHOT_COMMANDS = ("create_snapshot", "remove_snapshot", "rollback_snapshot")
-PURGE_OPTIONS = ("purge_number", "purge_keep", "purge_date")
 STORE_OPTIONS = ("pool", "keyring", "ceph_user", "ceph_conf")
 
 
@@ -53,7 +52,7 @@ def pacemaker_intent_argument_spec():
     )
 
 
-class ClusterRequest(object):
+class ClusterRequest(VmRequest):
     """The validated request. ``action``: the command, else the state; ``state``: the state
     a converging action brings the VM to (None for the other commands)."""
 
@@ -69,8 +68,8 @@ class ClusterRequest(object):
         self.connect_timeout = spec.validate_connect_timeout(params["connect_timeout"])
         self.trash_delay = spec.whole_number(params["trash_delay"], "trash_delay", 0,
                                              MAX_TRASH_DELAY)
-        self.remote_port = _number(params, "remote_port")
-        self.purge = _purge_options(params)
+        self.remote_port = optional_whole_number(params, "remote_port")
+        self.purge = purge_options(params)
         self._read_command_inputs(params)
         self.base_xml = _base_definition(params["xml"])
         self.additional_disks = params["additional_disks"]
@@ -130,17 +129,6 @@ class ClusterRequest(object):
         if command == "add_pacemaker_remote":
             self.remote = ci.validate_remote(dict(params, remote_port=self.remote_port))
 
-    @property
-    def read_only(self):
-        return self.command in READ_ONLY_COMMANDS
-
-    @property
-    def locked_names(self):
-        """The VMs this request changes: the VM, and a clone's source."""
-        if self.command == "clone":
-            return sorted(set([self.name, self.src_name]))
-        return [self.name]
-
     def ceph_access(self, monitors):
         """What a domain's RBD disks name: pool, user, libvirt secret, monitors."""
         return {"pool": self.store_options["pool"], "user": self.store_options["ceph_user"],
@@ -167,18 +155,6 @@ def _checked_node(command, state, node):
     if command != "migrate" and state not in ("running", "started"):
         raise VmError("node is only used with command migrate or state running (started).")
     return node
-
-
-def _number(params, option):
-    value = params[option]
-    return None if value is None else spec.as_whole_number(value, option)
-
-
-def _purge_options(params):
-    """The purge options as snapshot_policy reads them (numbers normalized)."""
-    options = dict((k, params[k]) for k in PURGE_OPTIONS)
-    spec.normalize_purge_numbers(options)
-    return options
 
 
 def _base_definition(xml_text):

@@ -77,10 +77,9 @@ class StandaloneBackend(Backend):
         command = request.command
         if command == "list_vms":
             return self.list_vms()
-        if command == "list_metadata":
-            return {"list_metadata": sorted(view.meta)}
-        if command == "get_metadata":
-            return self.metadata_value(request, view)
+        answer = request.metadata_answer(view.meta)
+        if answer is not None:
+            return answer
         if command == "set_metadata":
             return {}
         if request.state == "absent":
@@ -106,12 +105,6 @@ class StandaloneBackend(Backend):
             "name": d.name(), "status": self.hv.status(d), "node": node,
             "persistent": bool(d.isPersistent())}), key=lambda vm: vm["name"])
         return {"list_vms": [vm["name"] for vm in vms], "vms": vms}
-
-    @staticmethod
-    def metadata_value(request, view):
-        if request.metadata_name not in view.meta:
-            raise VmError("VM %s has no metadata key %s." % (view.name, request.metadata_name))
-        return {"metadata_value": view.meta[request.metadata_name]}
 
     def close(self):
         self.hv.close()

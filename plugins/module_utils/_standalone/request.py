@@ -11,16 +11,16 @@ __metaclass__ = type
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core.request import (
+    VmRequest, optional_whole_number, purge_options)
 
 # Commands that are states under another name.
 COMMAND_TO_STATE = {"create": "present", "remove": "absent", "start": "running",
                     "stop": "stopped"}
-READ_ONLY_COMMANDS = ("status", "list_vms", "list_snapshots", "list_metadata", "get_metadata")
 SNAPSHOT_COMMANDS = ("create_snapshot", "remove_snapshot", "rollback_snapshot")
-PURGE_OPTIONS = ("purge_number", "purge_keep", "purge_date")
 
 
-class StandaloneRequest(object):
+class StandaloneRequest(VmRequest):
     """The validated request. ``action``: the command, else the state; ``state``: the state a
     converging action brings the VM to (None for the other commands)."""
 
@@ -29,8 +29,9 @@ class StandaloneRequest(object):
         self.stop_timeout = spec.whole_number(params["stop_timeout"], "stop_timeout", 0,
                                               spec.MAX_WAIT_SECONDS)
         self.connect_timeout = spec.validate_connect_timeout(params["connect_timeout"])
-        memory, vcpus = _number(params, "memory"), _number(params, "vcpus")
-        self.purge = _purge_options(params)
+        memory, vcpus = optional_whole_number(params, "memory"), optional_whole_number(
+            params, "vcpus")
+        self.purge = purge_options(params)
         self.command = params["command"]
         self.action = self.command or params["state"]
         self.name = None if self.command == "list_vms" else spec.validate_vm_name(
@@ -60,17 +61,6 @@ class StandaloneRequest(object):
         self.nostart = params["nostart"]
         self.full = params["full"]
 
-    @property
-    def read_only(self):
-        return self.command in READ_ONLY_COMMANDS
-
-    @property
-    def locked_names(self):
-        """The VMs this request changes: the VM, and a clone's source."""
-        if self.command == "clone":
-            return [self.name, self.src_name]
-        return [self.name]
-
     def _check_command_inputs(self):
         command = self.command
         if command == "clone":
@@ -95,11 +85,6 @@ def _state_of(command, state, nostart):
     return COMMAND_TO_STATE.get(command)
 
 
-def _number(params, option):
-    value = params[option]
-    return None if value is None else spec.as_whole_number(value, option)
-
-
 def _user_root(xml_text):
     """The user's domain XML parsed (hardened) and checked once: no disks of its own, units
     normalized; the lifecycle copies it for each use."""
@@ -116,10 +101,3 @@ def _disk_sources(items):
     if items is None:
         return None
     return [spec.additional_disk_source(item) for item in items]
-
-
-def _purge_options(params):
-    """The purge options as snapshot_policy reads them (numbers normalized)."""
-    options = dict((k, params[k]) for k in PURGE_OPTIONS)
-    spec.normalize_purge_numbers(options)
-    return options
