@@ -51,12 +51,6 @@ def status_of(state, reason):
     return "Unknown"
 
 
-
-
-
-
-
-
 def validate_domain(run, root, refusal=SCHEMA_REFUSAL):
     """Check a domain XML against libvirt's schema without defining anything (check mode,
     and cluster VMs, whose definition lives in RBD and is defined by the resource agent)."""

@@ -229,15 +229,12 @@ def nodes_of(root):
                 for node in root.findall("nodes/node"))
 
 
-
 def primitive(cib, vm):
     return cib.find("configuration/resources/primitive[@id='%s']" % vm)
 
 
-
 def primitive_ids(cib):
     return set(p.get("id") for p in cib.findall("configuration/resources/primitive"))
-
 
 
 def constraints_of(cib, vm):
@@ -247,7 +244,6 @@ def constraints_of(cib, vm):
         if vm in named_resources(el):
             found.append(el)
     return found
-
 
 
 def element_ids(cib):

@@ -39,14 +39,18 @@ class RbdSnapshots(object):
                     # librbd gives a naive UTC datetime.
                     times[group["snap_name"]] = calendar.timegm(stamp.timetuple())
         return sorted(((n, times.get(n, 0)) for n in names), key=lambda s: (s[1], s[0]))
+
     def create_group_snapshot(self, vm, name):
         """All disks of the VM at one instant (librbd quiesces writers holding the
         exclusive lock, so a running guest's disks stay consistent together)."""
         deps.require("rbd").Group(self.conn.ioctx, vm).create_snap(name)
+
     def remove_group_snapshot(self, vm, name):
         deps.require("rbd").Group(self.conn.ioctx, vm).remove_snap(name)
+
     def rollback_group_snapshot(self, vm, name):
         deps.require("rbd").Group(self.conn.ioctx, vm).rollback_to_snap(name)
+
     def snapshot_image(self, image, snap, protect=True):
         rbd = deps.require("rbd")
         with rbd.Image(self.conn.ioctx, image) as img:
@@ -54,11 +58,13 @@ class RbdSnapshots(object):
                 img.create_snap(snap)
             if protect and not img.is_protected_snap(snap):
                 img.protect_snap(snap)
+
     def clone_image(self, parent, snap, child):
         """Layered clone: constant time, copy-on-write from the protected parent snapshot."""
         rbd = deps.require("rbd")
         self.conn._rbd().clone(self.conn.ioctx, parent, snap, self.conn.ioctx, child,
-                          features=rbd.RBD_FEATURE_LAYERING | rbd.RBD_FEATURE_EXCLUSIVE_LOCK)
+                               features=rbd.RBD_FEATURE_LAYERING | rbd.RBD_FEATURE_EXCLUSIVE_LOCK)
+
     def user_snapshots(self, image):
         """Names of the image's own snapshots (not those of group snapshots)."""
         rbd = deps.require("rbd")
@@ -66,6 +72,7 @@ class RbdSnapshots(object):
             return [s["name"] for s in img.list_snaps()
                     if s.get("namespace", rbd.RBD_SNAP_NAMESPACE_TYPE_USER)
                     == rbd.RBD_SNAP_NAMESPACE_TYPE_USER]
+
     def image_snapshots(self, image):
         """[(name, creation time as epoch seconds)] of the image's own snapshots (those of
         group snapshots excluded), oldest first."""
@@ -76,6 +83,7 @@ class RbdSnapshots(object):
                      if s.get("namespace", rbd.RBD_SNAP_NAMESPACE_TYPE_USER)
                      == rbd.RBD_SNAP_NAMESPACE_TYPE_USER]
         return sorted(found, key=lambda snap: (snap[1], snap[0]))
+
     def remove_image_snapshot(self, image, snap):
         """Remove the image's own snapshot, unprotected first (vm_manager protects none, an
         operator may have); a snapshot already gone is fine."""
@@ -86,9 +94,11 @@ class RbdSnapshots(object):
             if img.is_protected_snap(snap):
                 img.unprotect_snap(snap)
             img.remove_snap(snap)
+
     def rollback_image_snapshot(self, image, snap):
         with deps.require("rbd").Image(self.conn.ioctx, image) as img:
             img.rollback_to_snap(snap)
+
     def parent_of(self, image):
         """(parent image id, snapshot) of a layered clone, or None. The id, because the
         parent may be in the trash (its VM removed while clones used it): only the id
@@ -101,6 +111,7 @@ class RbdSnapshots(object):
             except rbd.ImageNotFound:
                 return None
         return parent_id, parent["snap_name"]
+
     def remove_snapshot_if_unused(self, image, snap, by_id=False):
         """Unprotect and remove a clone's parent snapshot once no clone hangs from it.
         ``image`` is a name, or an image id with by_id (a parent in the trash)."""
@@ -121,6 +132,7 @@ class RbdSnapshots(object):
                 return True
         except rbd.ImageNotFound:
             return False
+
     def copy_image_at_group_snapshot(self, image, vm, group_snap, dest):
         """Full copy of a member image as it was at the VM's group snapshot."""
         rbd = deps.require("rbd")

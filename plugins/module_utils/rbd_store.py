@@ -147,7 +147,6 @@ class RbdConnection(object):
         return json.loads(out)
 
 
-
 class RbdStore(RbdConnection):
     """The VMs of one pool: registry (groups), images, metadata, the per-VM lease; their
     snapshots and clones through ``snapshots`` (rbd_snapshots)."""

@@ -105,7 +105,7 @@ def copy_disks(ctx, pool, src_name, src_disks, paths):
     try:
         for disk, path in zip(src_disks, paths):
             created.append(ctx.hv.storage.copy_image(pool, disk["path"], os.path.basename(path),
-                                             force_share=ctx.hv.is_active(src)))
+                                                     force_share=ctx.hv.is_active(src)))
     finally:
         if paused:
             ctx.hv.resume(src)
@@ -127,7 +127,7 @@ def overlay_disks(ctx, pool, src_name, src_disks, paths):
     created = []
     for disk, path in zip(src_disks, paths):
         created.append(ctx.hv.storage.create_volume(pool, os.path.basename(path),
-                                            backing_path=disk["path"]))
+                                                    backing_path=disk["path"]))
     return created
 
 

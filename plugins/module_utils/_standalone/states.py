@@ -224,7 +224,7 @@ def replace_system_disk(ctx, req, view):
     current = ctx.hv.xml_root(dom)
     old_system = dx.disk_paths(current)[0]
     new_system = ctx.hv.storage.import_image(ctx.pool_now(req), "%s.disk0.%s.qcow2" % (name, stamp()),
-                                     req.system_image)
+                                             req.system_image)
     was_active = ctx.hv.is_active(dom)
     try:
         if was_active:

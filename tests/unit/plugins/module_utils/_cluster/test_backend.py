@@ -26,10 +26,10 @@ class Planned(backend.ClusterBackend):
         super(Planned, self).__init__(request(), lambda *a, **k: (0, "", ""), lambda m: None)
         self.changes = changes
 
-    def read(self, req):
-        return ClusterView(req.name)
+    def read(self, request):
+        return ClusterView(request.name)
 
-    def plan(self, req, view, plan):
+    def plan(self, request, view, plan):
         for sentence in self.changes:
             plan.change(sentence, apply=lambda: None, partial=True)
         plan.act(self.fail)
@@ -76,5 +76,5 @@ def test_no_change_reported_without_one(check, changes):
 
 
 class Reporting(Planned):
-    def report(self, req, view, applied):
-        return {"name": req.name, "status": "Undefined", "node": None}
+    def report(self, request, view, applied):
+        return {"name": request.name, "status": "Undefined", "node": None}

@@ -164,7 +164,6 @@ class FakeCluster(object):
         return {"failures": {}}
 
 
-
 class Placed(Resource):
     """The VM's resource, where the fake cluster has it."""
 
