@@ -136,6 +136,8 @@ COMMANDS = [
     ("add_pacemaker_remote", {"remote_name": "g1", "remote_address": "192.0.2.9"}),
     ("remove_pacemaker_remote", {}), ("list_snapshots", {}), ("list_metadata", {}),
     ("get_metadata", {"metadata_name": "vm_name"}), ("list_vms", {}),
+    ("migrate", {"node": "hv1"}), ("remove", {}), ("remove", {"purge": True}),
+    ("create", {"xml": XML % 256, "nostart": True}), ("create", {"enable": False}),
 ]
 
 
@@ -151,6 +153,8 @@ def with_companions(world, image):
                          ids=["%s%s" % (c, "-" + "-".join(e) if e else "") for c, e in COMMANDS])
 def test_check_mode_predicts_the_real_run_of_every_command(command, extra, status, image):
     args = params(image, command=command, **extra)
+    if command == "create":
+        args.update(xml=extra.get("xml", XML % 128), system_image=image)
     outcomes = []
     for check in (True, False):
         world = world_with(status, image)
@@ -165,10 +169,11 @@ def test_check_mode_predicts_the_real_run_of_every_command(command, extra, statu
     predicted, result = outcomes
     if isinstance(result, str):
         assert predicted == result  # the same refusal, in both modes
-        assert status in ("Undefined", "Disabled", "Failed") or command == "add_pacemaker_remote"
+        # Only a VM that is not there, not a resource, failed, or not running (a move) is refused.
+        assert status in ("Undefined", "Disabled", "Failed") or command == "migrate"
         return
     assert_same_prediction(predicted, result)
-    if command in backend.MUST_EXIST or command in ("start", "stop"):
+    if command in backend.MUST_EXIST or command in ("start", "stop", "create", "remove"):
         again = world.run(copy.deepcopy(args))
         rolls_back = command == "rollback_snapshot"
         assert again["changed"] is rolls_back, again["changes"]
