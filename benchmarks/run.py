@@ -305,6 +305,8 @@ def report_cluster(figures):
         lines.append("| %s | %.2f | %.0f | %.2fx |" % (label, imports[label],
                                                        mib / imports[label],
                                                        imports[label] / own))
+    if "clone" not in cluster:  # BENCH_SECTIONS=create
+        return lines
     lines += ["", "## cluster_vm linked clone", "",
               "| source | whole play (s) | own work (s) |", "|---|---|---|"]
     clones = cluster["clone"]
@@ -388,8 +390,8 @@ def report_import(figures):
 
 
 def main():
-    """BENCH_SECTIONS (comma-separated: clone, noop, import, cluster, deploy, ha) limits the
-    run; cluster needs import (its ratios are against the same raw imports); ha runs last:
+    """BENCH_SECTIONS (comma-separated: clone, noop, import, cluster, deploy, ha; create: the
+    cluster create alone) limits the run; cluster needs import (its ratios are against the same raw imports); ha runs last:
     it stops the one-node lab for the three-node one, and restarts it after."""
     sections = os.environ.get("BENCH_SECTIONS", "clone,noop,import,cluster,deploy,ha").split(",")
     os.makedirs(RESULTS, exist_ok=True)
@@ -400,11 +402,13 @@ def main():
             figures["clone"][label] = clone_times(size)
     if "noop" in sections:
         figures["noop"] = noop_rerun_cost()
-    if "import" in sections or "cluster" in sections:
+    if "import" in sections or "cluster" in sections or "create" in sections:
         figures["rbd_import"] = rbd_import_throughput()
     if "cluster" in sections:
         figures["cluster"] = {"create": cluster_create_throughput(),
                               "clone": cluster_clone_times(), "list_vms": cluster_list_vms()}
+    elif "create" in sections:
+        figures["cluster"] = {"create": cluster_create_throughput()}
     if "deploy" in sections:
         figures["deploy"] = deploy.deploy_figures()
     if "ha" in sections:
