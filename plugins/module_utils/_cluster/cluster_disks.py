@@ -94,6 +94,11 @@ def disk_plan(store, run, vm, system_path, data_disk, additional, prefix="", cle
     return plan
 
 
+def final_names(plan):
+    """The names the staged images of a disk plan take when the VM is registered."""
+    return [name[len(STAGING_PREFIX):] for name, _kind, _value in plan]
+
+
 def additional_source(run, item):
     """('image', checked path) or ('size', bytes) for an item of additional_disks."""
     kind, value = spec.additional_disk_source(item)

@@ -59,9 +59,7 @@ def plan_new_clone(ctx, vm, source, cleared):
         if ctx.store.image_exists(name) and name not in cleared:
             raise VmError("The RBD image %s already exists but no VM %s owns it: remove it "
                           "first." % (name, vm))
-    root = ctx.render(vm, base, images, bus)
-    metadata[ci.KEY_XML] = dx.to_string(root)
-    ctx.validate(root)
+    ctx.define(vm, metadata, base, images, bus)
     ctx.check_resource_inputs(metadata, True)
     ctx.plan.change("%s clone %s of VM %s" % ("full" if full or snapshot else "linked", vm,
                                               src),

@@ -67,6 +67,13 @@ class Context(object):
         """libvirt's schema, before anything is stored (check mode too)."""
         validate_domain(self.run, root)
 
+    def define(self, vm, metadata, base, images, bus, stored_xml=None):
+        """A new definition (create, re-create, clone) rendered on ``images``, checked with
+        libvirt's schema and put into ``metadata`` as the one the agent runs."""
+        root = self.render(vm, base, images, bus, stored_xml)
+        metadata[ci.KEY_XML] = dx.to_string(root)
+        self.validate(root)
+
     def metadata_for_new(self, vm, base, bus, inherited):
         metadata = dict(inherited)
         metadata.update(self.req.user_metadata)

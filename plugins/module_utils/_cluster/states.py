@@ -97,10 +97,8 @@ def plan_create(ctx, view):
                                 cleared=view.cleared)
     bus = req.disk_bus or "virtio"
     metadata = ctx.metadata_for_new(vm, req.base_xml, bus, {})
-    images = [name[len(disks.STAGING_PREFIX):] for name, _kind, _value in disk_plan]
-    root = ctx.render(vm, req.base_xml, images, bus)
-    metadata[ci.KEY_XML] = dx.to_string(root)
-    ctx.validate(root)
+    images = disks.final_names(disk_plan)
+    ctx.define(vm, metadata, req.base_xml, images, bus)
     enabling = req.state != "disabled"
     ctx.check_resource_inputs(metadata, enabling)
     if pcib.primitive(ctx.cluster.cib(), vm) is not None:
@@ -277,10 +275,8 @@ def plan_recreate(ctx, view):
     inherited.update((k, v) for k, v in current.items()
                      if not k.startswith("_") and k not in ci.RESERVED_KEYS)
     metadata = ctx.metadata_for_new(vm, base, bus, inherited)
-    images = [name[len(disks.STAGING_PREFIX):] for name, _kind, _value in disk_plan]
-    root = ctx.render(vm, base, images, bus, stored_xml=current[ci.KEY_XML])
-    metadata[ci.KEY_XML] = dx.to_string(root)
-    ctx.validate(root)
+    images = disks.final_names(disk_plan)
+    ctx.define(vm, metadata, base, images, bus, stored_xml=current[ci.KEY_XML])
     ctx.check_resource_inputs(metadata, False, previous=current)
     enabled = view.enabled
 
