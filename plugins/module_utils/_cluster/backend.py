@@ -73,6 +73,7 @@ class ClusterBackend(Backend):
         self.cluster = pcmk.Cluster(run, timeout=request.connect_timeout)
         self.run = run
         self.warn = warn
+        self.planned = None  # the plan of this run, once planned
 
     def where(self):
         return "node %s" % os.uname()[1]
@@ -97,6 +98,7 @@ class ClusterBackend(Backend):
         return view
 
     def plan(self, request, view, plan):
+        self.planned = plan
         ctx = Context(request, self.store, self.cluster, self.run, self.warn, plan)
         if request.command == "clone":
             source = read_view(self.store, self.cluster, request.src_name)
@@ -120,7 +122,14 @@ class ClusterBackend(Backend):
             return {"name": request.name, "status": "Undefined", "node": None}
         if command in REPORTS_SNAPSHOTS:
             return listing([snap[:2] for snap in disks.vm_snapshots(self.store, request.name)])
-        return vm_report(read_view(self.store, self.cluster, request.name), view, applied)
+        return vm_report(self.current(request, view), view, applied)
+
+    def current(self, request, view):
+        """The VM as it is now: read again, unless the plan had no step at all (then the
+        view is the VM as read, unchanged, and a second read would only cost RBD calls)."""
+        if self.planned is not None and not self.planned.steps:
+            return view
+        return read_view(self.store, self.cluster, request.name)
 
     def list_vms(self):
         """Every VM with its status and node: one RBD listing, one status read."""
