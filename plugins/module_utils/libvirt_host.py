@@ -19,7 +19,8 @@ import time
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common import deps
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml
-from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import (
+    InvalidDefinition, VmError)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.runner import run_checked
 from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_storage import (
     Storage, still_there)
@@ -54,8 +55,11 @@ def status_of(state, reason):
 def validate_domain(run, root, refusal=SCHEMA_REFUSAL):
     """Check a domain XML against libvirt's schema without defining anything (check mode,
     and cluster VMs, whose definition lives in RBD and is defined by the resource agent)."""
-    run_checked(run, ["virt-xml-validate", "-", "domain"], refusal,
-                data=domain_xml.to_string(root), detail=_first_line)
+    try:
+        run_checked(run, ["virt-xml-validate", "-", "domain"], refusal,
+                    data=domain_xml.to_string(root), detail=_first_line)
+    except VmError as exc:
+        raise InvalidDefinition(exc.msg)
 
 
 def _first_line(out, err):

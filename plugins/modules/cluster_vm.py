@@ -422,58 +422,18 @@ metadata_value:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.backend import ClusterBackend
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.backend import (
+    ClusterBackend)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.request import (
-    ClusterRequest, pacemaker_intent_argument_spec)
+    ClusterRequest, argument_spec)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core import lifecycle
-from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
-
-COMMANDS = ["create", "remove", "list_vms", "start", "stop", "status", "clone", "enable",
-            "disable", "list_snapshots", "create_snapshot", "remove_snapshot",
-            "rollback_snapshot", "purge_image", "list_metadata", "get_metadata",
-            "set_metadata", "define_colocation", "add_pacemaker_remote",
-            "remove_pacemaker_remote", "migrate"]
-STATES = ["present", "running", "started", "stopped", "disabled", "absent"]
-
-
-def argument_spec():
-    args = spec.purge_argument_spec()
-    args.update(spec.ceph_argument_spec())
-    args.update(pacemaker_intent_argument_spec())
-    args.update(
-        name=dict(type="str", aliases=["guest"]),
-        state=dict(type="str", choices=STATES),
-        command=dict(type="str", choices=COMMANDS),
-        xml=dict(type="str"),
-        system_image=dict(type="path"),
-        data_disk=dict(type="path"),
-        additional_disks=dict(type="list", elements="raw"),
-        disk_bus=dict(type="str", choices=["virtio", "scsi", "sata", "ide"]),
-        force=dict(type="bool", default=False),
-        enable=dict(type="bool", default=True),
-        nostart=dict(type="bool", default=False),
-        apply=dict(type="str", choices=["none", "restart"], default="none"),
-        src_name=dict(type="str"),
-        full=dict(type="bool", default=False),
-        snapshot_name=dict(type="str"),
-        metadata=dict(type="dict"),
-        metadata_name=dict(type="str"),
-        node=dict(type="str"),
-        purge=dict(type="bool", default=False),
-        trash_delay=dict(type="raw", default=0),
-    )
-    return args
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core.request import MODULE_RULES
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=[("state", "command"),
-                            ("purge_number", "purge_date", "purge_keep")],
-        required_one_of=[("state", "command")],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           **MODULE_RULES)
     try:
         request = ClusterRequest(module.params)
         backend = ClusterBackend(request, module.run_command, module.warn)

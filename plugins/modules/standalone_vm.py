@@ -362,55 +362,18 @@ metadata_value:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
-from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
-from ansible_collections.gridvirt.kvm.plugins.module_utils._core import lifecycle
 from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone.backend import (
     StandaloneBackend)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone.request import (
-    StandaloneRequest)
-
-COMMANDS = ["create", "remove", "start", "stop", "status", "list_vms", "clone",
-            "create_snapshot", "remove_snapshot", "rollback_snapshot", "list_snapshots",
-            "purge_image", "list_metadata", "get_metadata", "set_metadata"]
-
-
-def argument_spec():
-    args = spec.purge_argument_spec()
-    args.update(spec.libvirt_argument_spec())
-    args.update(
-        name=dict(type="str", aliases=["guest"]),
-        state=dict(type="str", choices=["present", "running", "started", "stopped", "absent"]),
-        command=dict(type="str", choices=COMMANDS),
-        xml=dict(type="str"),
-        system_image=dict(type="path"),
-        additional_disks=dict(type="list", elements="raw"),
-        disk_bus=dict(type="str", choices=["virtio", "scsi", "sata", "ide"]),
-        pool=dict(type="str", default="default"),
-        memory=dict(type="raw"),
-        vcpus=dict(type="raw"),
-        autostart=dict(type="bool"),
-        metadata=dict(type="dict"),
-        metadata_name=dict(type="str"),
-        force=dict(type="bool", default=False),
-        stop_timeout=dict(type="raw", default=60),
-        apply=dict(type="str", choices=["none", "restart"], default="none"),
-        nostart=dict(type="bool", default=False),
-        src_name=dict(type="str"),
-        full=dict(type="bool", default=False),
-        snapshot_name=dict(type="str"),
-    )
-    return args
+    StandaloneRequest, argument_spec)
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core import lifecycle
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core.request import MODULE_RULES
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=[("state", "command"),
-                            ("purge_number", "purge_date", "purge_keep")],
-        required_one_of=[("state", "command")],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           **MODULE_RULES)
     try:
         request = StandaloneRequest(module.params)
         result = lifecycle.run(request, StandaloneBackend(request, module.run_command,

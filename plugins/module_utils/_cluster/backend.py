@@ -32,6 +32,7 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._common import xmluti
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core.lifecycle import Backend
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core.snapshot_policy import listing
+from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import validate_domain
 from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import RbdStore
 
 LOCK_WAIT_SECONDS = 600
@@ -64,13 +65,19 @@ REPORTS_NOTHING = ("set_metadata", "define_colocation", "add_pacemaker_remote",
 
 
 class ClusterBackend(Backend):
-    """``run``: AnsibleModule.run_command; ``warn``: its warn."""
+    """``run``: AnsibleModule.run_command; ``warn``: its warn; ``shared``: another backend
+    whose connections this one uses (and leaves open), for many VMs planned in one call."""
 
-    def __init__(self, request, run, warn):
-        options = request.store_options
-        self.store = RbdStore(options["ceph_conf"], options["ceph_user"], options["keyring"],
-                              options["pool"], run, timeout=request.connect_timeout)
-        self.cluster = pcmk.Cluster(run, timeout=request.connect_timeout)
+    def __init__(self, request, run, warn, shared=None):
+        self.owns_connections = shared is None
+        if shared is not None:
+            self.store, self.cluster = shared.store, shared.cluster
+        else:
+            options = request.store_options
+            self.store = RbdStore(options["ceph_conf"], options["ceph_user"],
+                                  options["keyring"], options["pool"], run,
+                                  timeout=request.connect_timeout)
+            self.cluster = pcmk.Cluster(run, timeout=request.connect_timeout)
         self.run = run
         self.warn = warn
         self.planned = None  # the plan of this run, once planned
@@ -140,8 +147,16 @@ class ClusterBackend(Backend):
             vms.append({"name": vm, "status": state, "node": node})
         return {"list_vms": [vm["name"] for vm in vms], "vms": vms}
 
+    def check_new_definition(self, request):
+        """The definition a VM would be created from, checked with libvirt's schema (what
+        a create checks before its disks are known)."""
+        if request.base_xml is None:
+            raise VmError("VM %s does not exist: give xml to create it." % request.name)
+        validate_domain(self.run, dx.parse_domain(request.base_xml))
+
     def close(self):
-        self.store.close()
+        if self.owns_connections:
+            self.store.close()
 
 
 def vm_report(now, planned, applied):

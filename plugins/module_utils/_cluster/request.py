@@ -165,3 +165,40 @@ def _base_definition(xml_text):
     dx.reject_owned_disks(root)
     dx.normalize_units(root)
     return dx.canonical(root)
+
+
+COMMANDS = ["create", "remove", "list_vms", "start", "stop", "status", "clone", "enable",
+            "disable", "list_snapshots", "create_snapshot", "remove_snapshot",
+            "rollback_snapshot", "purge_image", "list_metadata", "get_metadata",
+            "set_metadata", "define_colocation", "add_pacemaker_remote",
+            "remove_pacemaker_remote", "migrate"]
+STATES = ["present", "running", "started", "stopped", "disabled", "absent"]
+
+
+def argument_spec():
+    args = spec.purge_argument_spec()
+    args.update(spec.ceph_argument_spec())
+    args.update(pacemaker_intent_argument_spec())
+    args.update(
+        name=dict(type="str", aliases=["guest"]),
+        state=dict(type="str", choices=STATES),
+        command=dict(type="str", choices=COMMANDS),
+        xml=dict(type="str"),
+        system_image=dict(type="path"),
+        data_disk=dict(type="path"),
+        additional_disks=dict(type="list", elements="raw"),
+        disk_bus=dict(type="str", choices=["virtio", "scsi", "sata", "ide"]),
+        force=dict(type="bool", default=False),
+        enable=dict(type="bool", default=True),
+        nostart=dict(type="bool", default=False),
+        apply=dict(type="str", choices=["none", "restart"], default="none"),
+        src_name=dict(type="str"),
+        full=dict(type="bool", default=False),
+        snapshot_name=dict(type="str"),
+        metadata=dict(type="dict"),
+        metadata_name=dict(type="str"),
+        node=dict(type="str"),
+        purge=dict(type="bool", default=False),
+        trash_delay=dict(type="raw", default=0),
+    )
+    return args

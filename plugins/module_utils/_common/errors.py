@@ -18,3 +18,7 @@ class VmError(Exception):
         super(VmError, self).__init__(msg)
         self.msg = msg
         self.details = details
+
+
+class InvalidDefinition(VmError):
+    """A domain XML libvirt would refuse (not well-formed, or outside libvirt's schema)."""

@@ -9,11 +9,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
 
 READ_ONLY_COMMANDS = ("status", "list_vms", "list_snapshots", "list_metadata", "get_metadata")
 PURGE_OPTIONS = ("purge_number", "purge_keep", "purge_date")
+# How the options of both VM modules depend on each other (AnsibleModule's keywords).
+MODULE_RULES = dict(mutually_exclusive=[("state", "command"),
+                                        ("purge_number", "purge_date", "purge_keep")],
+                    required_one_of=[("state", "command")])
 
 
 class VmRequest(object):
@@ -56,3 +62,13 @@ def purge_options(params):
     options = dict((k, params[k]) for k in PURGE_OPTIONS)
     spec.normalize_purge_numbers(options)
     return options
+
+
+def validated_params(argument_spec, options):
+    """The options of one VM as its module would get them (types converted, defaults set),
+    checked outside a module call (deploy_plan's VMs); raises VmError naming the first
+    wrong option."""
+    result = ArgumentSpecValidator(argument_spec, **MODULE_RULES).validate(options)
+    if result.error_messages:
+        raise VmError(result.error_messages[0].rstrip(".") + ".")
+    return result.validated_parameters

@@ -37,10 +37,13 @@ REPORTS_SNAPSHOTS = ("create_snapshot", "remove_snapshot", "list_snapshots", "pu
 
 
 class StandaloneBackend(Backend):
-    """``run``: AnsibleModule.run_command; ``warn``: its warn."""
+    """``run``: AnsibleModule.run_command; ``warn``: its warn; ``shared``: another backend
+    whose connection this one uses (and leaves open), for many VMs planned in one call."""
 
-    def __init__(self, request, run, warn):
-        self.hv = Hypervisor(request.uri, run, timeout=request.connect_timeout)
+    def __init__(self, request, run, warn, shared=None):
+        self.owns_connections = shared is None
+        self.hv = shared.hv if shared is not None else Hypervisor(
+            request.uri, run, timeout=request.connect_timeout)
         self.host = StandaloneHost(self.hv)
         self.warn = warn
         self.ctx = None
@@ -106,5 +109,13 @@ class StandaloneBackend(Backend):
             "persistent": bool(d.isPersistent())}), key=lambda vm: vm["name"])
         return {"list_vms": [vm["name"] for vm in vms], "vms": vms}
 
+    def check_new_definition(self, request):
+        """The definition a VM would be created from, checked with libvirt's schema (what
+        a create checks before its disks are known)."""
+        if request.user_root is None:
+            raise VmError("VM %s does not exist: give xml to create it." % request.name)
+        self.hv.check_definable(request.user_root)
+
     def close(self):
-        self.hv.close()
+        if self.owns_connections:
+            self.hv.close()

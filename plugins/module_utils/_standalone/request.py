@@ -101,3 +101,36 @@ def _disk_sources(items):
     if items is None:
         return None
     return [spec.additional_disk_source(item) for item in items]
+
+
+COMMANDS = ["create", "remove", "start", "stop", "status", "list_vms", "clone",
+            "create_snapshot", "remove_snapshot", "rollback_snapshot", "list_snapshots",
+            "purge_image", "list_metadata", "get_metadata", "set_metadata"]
+
+
+def argument_spec():
+    args = spec.purge_argument_spec()
+    args.update(spec.libvirt_argument_spec())
+    args.update(
+        name=dict(type="str", aliases=["guest"]),
+        state=dict(type="str", choices=["present", "running", "started", "stopped", "absent"]),
+        command=dict(type="str", choices=COMMANDS),
+        xml=dict(type="str"),
+        system_image=dict(type="path"),
+        additional_disks=dict(type="list", elements="raw"),
+        disk_bus=dict(type="str", choices=["virtio", "scsi", "sata", "ide"]),
+        pool=dict(type="str", default="default"),
+        memory=dict(type="raw"),
+        vcpus=dict(type="raw"),
+        autostart=dict(type="bool"),
+        metadata=dict(type="dict"),
+        metadata_name=dict(type="str"),
+        force=dict(type="bool", default=False),
+        stop_timeout=dict(type="raw", default=60),
+        apply=dict(type="str", choices=["none", "restart"], default="none"),
+        nostart=dict(type="bool", default=False),
+        src_name=dict(type="str"),
+        full=dict(type="bool", default=False),
+        snapshot_name=dict(type="str"),
+    )
+    return args

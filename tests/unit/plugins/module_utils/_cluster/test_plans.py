@@ -41,6 +41,7 @@ class Backend(backend.ClusterBackend):
     def __init__(self, world):  # pylint: disable=super-init-not-called
         self.store, self.cluster = world.store, world.cluster
         self.run, self.warn = fakes.run, world.warnings.append
+        self.owns_connections = False
 
 
 @pytest.fixture()

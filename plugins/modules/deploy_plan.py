@@ -1,0 +1,198 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gridvirt.kvm contributors
+# Licensed under the Apache License 2.0 (see LICENSE), or at your option under the
+# GNU General Public License version 3 or later (see https://www.gnu.org/licenses/gpl-3.0.txt).
+# SPDX-License-Identifier: Apache-2.0 OR GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: deploy_plan
+short_description: Say what converging each of many VMs would change, in one read-only call
+version_added: 0.4.0
+description:
+  - For every VM of O(vms), runs what M(gridvirt.kvm.cluster_vm) or M(gridvirt.kvm.standalone_vm)
+    would run with those options in check mode, all VMs over one connection (one Ceph
+    connection and one CIB read for a cluster, one libvirt connection for a hypervisor), and
+    reports per VM whether it would change and what.
+  - A VM that does not exist and has no C(system_image) yet is reported as to be created,
+    with RV(vms.image_needed): its definition is checked against libvirt's schema, the rest
+    waits until its image is staged. The deploy roles use it so that a rerun that changes
+    nothing costs one call per play, and images are staged only for VMs to create.
+  - A wrong option, an invalid definition or any other problem with one VM is reported in that
+    VM's RV(vms.error); the task fails only when the VMs cannot be listed at all.
+  - Never changes anything, also outside check mode.
+author:
+  - gridvirt.kvm contributors (@gridvirt)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  kind:
+    description:
+      - C(cluster) plans M(gridvirt.kvm.cluster_vm) calls on the node the task runs on,
+        C(standalone) plans M(gridvirt.kvm.standalone_vm) calls on the hypervisor.
+    type: str
+    required: true
+    choices: [cluster, standalone]
+  vms:
+    description:
+      - One dictionary per VM, with the options of that module for the VM (C(name), C(state),
+        C(xml) and the others), as the converging task would pass them. Each is checked
+        against the module's own argument specification.
+      - A VM to create whose image is already on the host may name it in C(system_image);
+        without it, a VM to create is reported with RV(vms.image_needed).
+      - One key of a VM's dictionary is not a module option, C(keep_metadata), a list of
+        metadata keys: when the VM exists, those the VM's C(metadata) does not set are planned
+        with their current values (the deploy roles keep C(deployed_image_sha1) this way).
+    type: list
+    elements: dict
+    required: true
+  options:
+    description:
+      - Options every VM shares, merged under each VM's own; the connection's options (C(pool),
+        C(ceph_conf), C(ceph_user), C(keyring), C(uri), C(connect_timeout)) are read from
+        here.
+    type: dict
+    default: {}
+requirements:
+  - The requirements of M(gridvirt.kvm.cluster_vm) or M(gridvirt.kvm.standalone_vm).
+seealso:
+  - module: gridvirt.kvm.cluster_vm
+  - module: gridvirt.kvm.standalone_vm
+"""
+
+EXAMPLES = r"""
+- name: Plan the cluster's VMs in one call
+  gridvirt.kvm.deploy_plan:
+    kind: cluster
+    options:
+      pool: rbd
+    vms:
+      - name: guest0
+        state: running
+        xml: "{{ lookup('ansible.builtin.template', 'guest.xml.j2') }}"
+  register: planned
+
+- name: Converge only the VMs that would change
+  gridvirt.kvm.cluster_vm:
+    name: guest0
+    state: running
+    xml: "{{ lookup('ansible.builtin.template', 'guest.xml.j2') }}"
+  when: planned.vms.guest0.changed
+"""
+
+RETURN = r"""
+vms:
+  description: Per VM name, what converging it would do.
+  returned: success
+  type: dict
+  contains:
+    changed:
+      description: Converging the VM would change something.
+      type: bool
+      returned: when the VM has no error
+    changes:
+      description: The sentences of what would change, as the module reports them.
+      type: list
+      elements: str
+      returned: when the VM has no error
+    exists:
+      description: The VM exists now.
+      type: bool
+      returned: when the VM has no error
+    image_needed:
+      description: The VM is to be created and needs its system image on the host first.
+      type: bool
+      returned: when the VM has no error
+    status:
+      description: The VM's status now (C(Undefined) when it does not exist).
+      type: str
+      returned: when the VM has no error
+    metadata:
+      description: The VM's metadata, as the module returns it.
+      type: dict
+      returned: when the VM exists
+    images:
+      description: The VM's RBD images, system image first (cluster).
+      type: list
+      elements: str
+      returned: when a cluster VM exists
+    error:
+      description: Why the VM cannot be converged with these options, in one sentence.
+      type: str
+      returned: when the VM has a problem
+    xml_invalid:
+      description: The problem is the VM's definition (not well-formed, or refused by libvirt's schema).
+      type: bool
+      returned: when the VM's definition is the problem
+  sample:
+    guest0:
+      changed: false
+      changes: []
+      exists: true
+      image_needed: false
+      status: Started
+listed:
+  description: Every VM there is (the module's C(list_vms) answer), each with its name, status and node (and C(persistent) on a hypervisor).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"name": "guest0", "status": "Started", "node": "hv1"}]
+cpus:
+  description: Online CPUs of the host the task ran on (a VM's cpuset must fit in them).
+  returned: success
+  type: int
+  sample: 8
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import backend as cluster
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import request as cluster_req
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core.batch import Kind, plan_all
+from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import (
+    backend as standalone)
+from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import (
+    request as standalone_req)
+
+KINDS = {
+    "cluster": lambda: Kind(cluster_req.argument_spec(), cluster_req.ClusterRequest,
+                            cluster.ClusterBackend),
+    "standalone": lambda: Kind(standalone_req.argument_spec(),
+                               standalone_req.StandaloneRequest, standalone.StandaloneBackend),
+}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            kind=dict(type="str", required=True, choices=sorted(KINDS)),
+            vms=dict(type="list", elements="dict", required=True),
+            options=dict(type="dict", default={}),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        result = plan_all(KINDS[module.params["kind"]](), module.params["options"],
+                          module.params["vms"], module.run_command, module.warn)
+    except VmError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    module.exit_json(changed=False, cpus=os.sysconf("SC_NPROCESSORS_ONLN"), **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gridvirt.kvm contributors
+# Licensed under the Apache License 2.0 (see LICENSE), or at your option under the
+# GNU General Public License version 3 or later (see https://www.gnu.org/licenses/gpl-3.0.txt).
+# SPDX-License-Identifier: Apache-2.0 OR GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: vm_inventory_check
+short_description: Check the inventory variables of every VM of a deploy at once
+version_added: 0.4.0
+description:
+  - Runs on the controller only (an action plugin): reads the variables of each VM host named
+    in O(vms) and fails with one sentence per wrong VM, naming it and the variable, before
+    any VM is touched.
+  - Checks the types and choices of the variables of the C(gridvirt.kvm.vm_definition) role
+    (its argument specification), the VM's name, its numbers, its additional disks, duplicate
+    MAC addresses across the VMs, that the template and image exist, the pinned CPUs against
+    O(host_cpus), the placement hosts against O(nodes), colocated VMs against
+    O(colocation_group), the hypervisor against O(known_hosts), and the problems a
+    M(gridvirt.kvm.deploy_plan) result reports in O(plan).
+  - Expects the facts C(gridvirt.kvm.vm_definition)'s C(render) tasks set for each VM.
+author:
+  - gridvirt.kvm contributors (@gridvirt)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+options:
+  vms:
+    description: The VM hosts to check (usually C(ansible_play_hosts)).
+    type: list
+    elements: str
+    required: true
+  host_cpus:
+    description:
+      - Online CPUs of the hypervisor, one number for every VM or one per VM name. A cpuset or
+        emulatorpin beyond them is refused; 0 or missing skips that check.
+    type: raw
+  nodes:
+    description: The cluster's nodes; a O(vms) C(preferred_host) or C(pinned_host) outside them is refused. Not checked when omitted.
+    type: list
+    elements: str
+  colocation_group:
+    description: The VMs a C(colocated_vms) entry may name. Not checked when omitted.
+    type: list
+    elements: str
+  known_hosts:
+    description: The inventory's hosts; a VM whose C(deploy_vms_standalone_target) is not one of them is refused. Not checked when omitted.
+    type: list
+    elements: str
+  plan:
+    description: The RV(gridvirt.kvm.deploy_plan#module:vms) of a M(gridvirt.kvm.deploy_plan) result; each VM's error is reported.
+    type: dict
+  copy_disk_images:
+    description: Images named in C(additional_disks) are copied from the controller, so they must exist there.
+    type: bool
+    default: false
+seealso:
+  - module: gridvirt.kvm.deploy_plan
+"""
+
+EXAMPLES = r"""
+- name: Check every VM of the play before touching any
+  gridvirt.kvm.vm_inventory_check:
+    vms: "{{ ansible_play_hosts }}"
+    host_cpus: 8
+  run_once: true
+"""
+
+RETURN = r"""
+msg:
+  description: The problems found, one sentence per VM.
+  returned: failure
+  type: str
+  sample: "vm1: vm_disk /srv/vm1.qcow2 does not exist on the controller."
+"""

@@ -1,0 +1,96 @@
+"""What --check and --diff of the deploy playbooks say, against what a real run then does:
+- --check of a fresh deploy (no VM exists, no image staged) reports every VM as changed,
+  fails nowhere, and changes nothing: RBD, CIB, libvirt, the pool and the upload folder are
+  as before (the upload folder does not even exist afterwards when it did not before);
+- after the real deploy, --check reports changed=0 for every VM;
+- --check --diff of an inventory change (the memory of one VM) reports changed for that VM
+  only, with the XML diff of that VM only, and changes nothing; the real run then applies it;
+- a rerun of the real deploy reports changed=0."""
+import json
+import os
+import re
+import subprocess
+import tempfile
+
+import pytest
+
+import cluster_lab as cl
+import lab
+
+PREFIX = "ick"
+VMS = [PREFIX + "1", PREFIX + "2"]
+UPLOAD = "/var/lib/gridvirt/ick-upload"
+
+clean_cluster = cl.cleanup_fixture(PREFIX)
+clean_standalone = lab.cleanup_fixture(PREFIX)
+
+LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}
+
+
+def deploy(kind, memory_of, *extra_args):
+    """ansible-playbook deploy_vms_<kind>.yaml for VMS, ``memory_of``: {vm: MiB}."""
+    group = "VMs" if kind == "cluster" else "standalone_VMs"
+    vms = dict((vm, {"vm_disk": lab.GUEST_IMAGE, "domain_type": "qemu", "hypervisor": lab.HOST,
+                     "memory": memory_of[vm], "qcow2tmpuploadfolder": UPLOAD,
+                     "serial_log": lab.SERIAL_LOG % "{{ inventory_hostname }}"}) for vm in VMS)
+    inventory = {"all": {"children": {"hypervisors": {"hosts": {lab.HOST: LOCAL}},
+                                      group: {"hosts": vms}}}}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "hosts.yml")
+        with open(path, "w") as handle:
+            json.dump(inventory, handle)
+        env = dict(lab.ansible_env(), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+        playbook = os.path.join(lab.REPO, "playbooks", "deploy_vms_%s.yaml" % kind)
+        proc = subprocess.run(["ansible-playbook", "-i", path, playbook] + list(extra_args),
+                              cwd=lab.REPO, env=env, capture_output=True, text=True,
+                              timeout=900, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-4000:]
+    assert "Traceback" not in output
+    return output
+
+
+def changed_per_host(output):
+    return dict((host, int(n)) for host, n in re.findall(
+        r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", output, re.M))
+
+
+def state(kind):
+    return (cl.fingerprint() if kind == "cluster" else lab.fingerprint(),
+            os.path.lexists(UPLOAD))
+
+
+@pytest.fixture
+def no_upload_folder():
+    subprocess.run(["rm", "-rf", UPLOAD], check=True)
+    yield
+    subprocess.run(["rm", "-rf", UPLOAD], check=True)
+
+
+@pytest.mark.parametrize("kind", ["cluster", "standalone"])
+def test_check_and_diff_tell_what_the_run_does(clean_cluster, clean_standalone,
+                                               no_upload_folder, kind):
+    memory = dict((vm, 128) for vm in VMS)
+    before = state(kind)
+    fresh = deploy(kind, memory, "--check")
+    assert all(changed_per_host(fresh)[vm] > 0 for vm in VMS), fresh[-3000:]
+    assert state(kind) == before, "--check of a fresh deploy changed something"
+
+    deploy(kind, memory)
+    converged = state(kind)
+    again = deploy(kind, memory, "--check")
+    assert all(changed_per_host(again)[vm] == 0 for vm in VMS), again[-3000:]
+
+    memory[VMS[1]] = 160
+    diff = deploy(kind, memory, "--check", "--diff")
+    changed = changed_per_host(diff)
+    assert changed[VMS[0]] == 0 and changed[VMS[1]] > 0, diff[-3000:]
+    assert re.search(r'^-.*<memory unit="(KiB|MiB)">(131072|128)</memory>', diff, re.M), diff[-3000:]
+    assert re.search(r'^\+.*<memory unit="(KiB|MiB)">(163840|160)</memory>', diff, re.M), diff[-3000:]
+    assert "<name>%s</name>" % VMS[0] not in diff, "the diff shows the unchanged VM"
+    assert state(kind) == converged, "--check --diff changed something"
+
+    applied = deploy(kind, memory)
+    assert changed_per_host(applied)[VMS[1]] > 0 and changed_per_host(applied)[VMS[0]] == 0
+    rerun = deploy(kind, memory)
+    assert all(n == 0 for n in changed_per_host(rerun).values()), rerun[-3000:]
