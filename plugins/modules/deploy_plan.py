@@ -20,7 +20,7 @@ description:
     connection and one CIB read for a cluster, one libvirt connection for a hypervisor), and
     reports per VM whether it would change and what.
   - A VM that does not exist and has no C(system_image) yet is reported as to be created,
-    with RV(vms.image_needed): its definition is checked against libvirt's schema, the rest
+    with RV(vms.image_needed). Its definition is checked against libvirt's schema, the rest
     waits until its image is staged. The deploy roles use it so that a rerun that changes
     nothing costs one call per play, and images are staged only for VMs to create.
   - A wrong option, an invalid definition or any other problem with one VM is reported in that
@@ -53,7 +53,7 @@ options:
       - A VM to create whose image is already on the host may name it in C(system_image);
         without it, a VM to create is reported with RV(vms.image_needed).
       - One key of a VM's dictionary is not a module option, C(keep_metadata), a list of
-        metadata keys: when the VM exists, those the VM's C(metadata) does not set are planned
+        metadata keys. When the VM exists, those the VM's C(metadata) does not set are planned
         with their current values (the deploy roles keep C(deployed_image_sha1) this way).
     type: list
     elements: dict

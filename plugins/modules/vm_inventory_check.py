@@ -15,7 +15,7 @@ module: vm_inventory_check
 short_description: Check the inventory variables of every VM of a deploy at once
 version_added: 0.4.0
 description:
-  - Runs on the controller only (an action plugin): reads the variables of each VM host named
+  - Runs on the controller only (an action plugin). Reads the variables of each VM host named
     in O(vms) and fails with one sentence per wrong VM, naming it and the variable, before
     any VM is touched.
   - Checks the types and choices of the variables of the C(gridvirt.kvm.vm_definition) role

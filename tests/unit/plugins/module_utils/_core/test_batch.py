@@ -89,11 +89,11 @@ def test_kept_metadata_keeps_its_current_value(image):
     world = World()
     world.create("vm1", image, metadata={"deployed_image_sha1": "abc", "team": "a"})
     kept = world.plan([wanted("vm1", metadata={"team": "a"},
-                             keep_metadata=["deployed_image_sha1"])])["vms"]["vm1"]
+                              keep_metadata=["deployed_image_sha1"])])["vms"]["vm1"]
     assert kept["changed"] is False, kept["changes"]
     assert kept["metadata"]["deployed_image_sha1"] == "abc"
     changed = world.plan([wanted("vm1", metadata={"team": "b"},
-                                keep_metadata=["deployed_image_sha1"])])["vms"]["vm1"]
+                                 keep_metadata=["deployed_image_sha1"])])["vms"]["vm1"]
     assert changed["changed"] is True
 
 
