@@ -1,94 +1,147 @@
-"""Deploy figures: deploy_vms_cluster.yaml for 6 VMs with deploy_parallelism 1 and 3 (all
-removed before each run), then its no-op rerun against a play doing only `ping` per VM."""
+"""Deploy figures, for deploy_vms_cluster.yaml and deploy_vms_standalone.yaml: a fresh deploy
+of BENCH_DEPLOY_FRESH VMs, then, with 2, 10 and 30 VMs registered (BENCH_DEPLOY_SIZES; VMs
+defined and stopped, vm_state: present, so that 30 TCG guests do not load the 2 cores), the
+no-op rerun against a play doing only `ping` per VM on the same host with the same
+delegation: medians of BENCH_DEPLOY_REPEAT paired runs. With BENCH_BASELINE (another
+checkout with its .build link), the fresh deploy and the 10-VM rerun are measured with that
+code too, in the same run."""
 import json
 import os
 import re
+import statistics
 import subprocess
 import tempfile
 import time
 
 import lab  # tests/integration's lab helpers (on sys.path through run.py)
 
-DEPLOY_VMS = int(os.environ.get("BENCH_DEPLOY_VMS", "6"))
-NAMES = ["bench-d%d" % i for i in range(1, DEPLOY_VMS + 1)]
+SIZES = [int(n) for n in os.environ.get("BENCH_DEPLOY_SIZES", "2,10,30").split(",")]
+FRESH = int(os.environ.get("BENCH_DEPLOY_FRESH", "10"))
+REPEAT = int(os.environ.get("BENCH_DEPLOY_REPEAT", "5"))
+BASELINE = os.environ.get("BENCH_BASELINE")
+KINDS = {"cluster": ("VMs", "bd-c"), "standalone": ("standalone_VMs", "bd-s")}
 
 
-def inventory(path):
+def inventory(path, kind, count):
+    group, prefix = KINDS[kind]
     vm = {"vm_disk": lab.GUEST_IMAGE, "domain_type": "qemu", "memory": 128,
-          "serial_log": "/var/log/libvirt/qemu/{{ inventory_hostname }}-serial.log"}
+          "vm_state": "present", "hypervisor": lab.HOST}
     data = {"all": {"children": {
         "hypervisors": {"hosts": {lab.HOST: {"ansible_connection": "local",
                                              "ansible_python_interpreter": "/usr/bin/python3"}}},
-        "VMs": {"hosts": dict((name, vm) for name in NAMES)}}}}
+        group: {"hosts": dict(("%s%d" % (prefix, i), vm) for i in range(count))}}}}
     with open(path, "w") as handle:
         json.dump(data, handle)
 
 
-def run(args, inventory_path):
-    """-> (seconds, recap {host: {ok, changed, ...}}) of one ansible-playbook run."""
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(lab.REPO, "ansible.cfg"), ANSIBLE_FORKS="10")
+def run(args, inventory_path, tree=None):
+    """-> (seconds, {host: changed}) of one ansible-playbook run, with the collection of
+    checkout ``tree`` (else this one)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(lab.REPO, "ansible.cfg"),
+               ANSIBLE_FORKS="10")
+    if tree:
+        env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(tree, ".build")
     start = time.monotonic()
     proc = subprocess.run(["ansible-playbook", "-i", inventory_path] + args, cwd=lab.REPO,
                           env=env, capture_output=True, text=True, check=False)
     elapsed = time.monotonic() - start
     if proc.returncode != 0:
         raise SystemExit("deploy benchmark failed:\n%s\n%s" % (proc.stdout[-3000:], proc.stderr))
-    recap = {}
-    for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", proc.stdout, re.M):
-        recap[host] = dict(item.split("=") for item in counts.split())
-    return elapsed, recap
-
-
-def remove_vms(inventory_path):
-    """Powered off (force) and purged, all at once: with 6 TCG guests on 2 cores Pacemaker
-    throttles its actions, and cluster_vm waits while the controller is busy."""
-    play = [{"hosts": "VMs", "gather_facts": False, "tasks": [
-        {"gridvirt.kvm.cluster_vm": {"name": "{{ inventory_hostname }}", "state": "absent",
-                                     "purge": True, "force": True}, "delegate_to": lab.HOST}]}]
-    run_play(play, inventory_path)
+    changed = dict((host, int(n)) for host, n in re.findall(
+        r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", proc.stdout, re.M))
+    return elapsed, changed
 
 
 def run_play(play, inventory_path):
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
         json.dump(play, handle)
     try:
-        return run([handle.name], inventory_path)
+        return run([handle.name], inventory_path)[0]
     finally:
         os.unlink(handle.name)
 
 
-def deploy_figures():
-    playbook = os.path.join(lab.REPO, "playbooks", "deploy_vms_cluster.yaml")
-    figures = {"vms": DEPLOY_VMS}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "hosts.yml")
-        inventory(path)
-        for parallelism in (1, 3):
-            remove_vms(path)
-            seconds, recap = run([playbook, "-e", "deploy_parallelism=%d" % parallelism], path)
-            figures["parallelism %d" % parallelism] = seconds
-        rerun, recap = run([playbook], path)
-        figures["rerun"] = rerun
-        figures["rerun_changed"] = sum(int(c["changed"]) for c in recap.values())
-        ping = [{"hosts": "VMs", "gather_facts": False, "tasks": [
-            {"ansible.builtin.ping": {}, "delegate_to": lab.HOST}]}]
-        figures["ping"] = run_play(ping, path)[0]
-        remove_vms(path)
+def playbook(kind, tree=None):
+    return os.path.join(tree or lab.REPO, "playbooks", "deploy_vms_%s.yaml" % kind)
+
+
+def remove_vms(kind, inventory_path):
+    group = KINDS[kind][0]
+    task = ({"gridvirt.kvm.cluster_vm": {"name": "{{ inventory_hostname }}", "state": "absent",
+                                         "purge": True, "force": True}}
+            if kind == "cluster" else
+            {"gridvirt.kvm.standalone_vm": {"name": "{{ inventory_hostname }}",
+                                            "state": "absent"}})
+    run_play([{"hosts": group, "gather_facts": False,
+               "tasks": [dict(task, delegate_to=lab.HOST)]}], inventory_path)
+
+
+def ping_seconds(kind, inventory_path):
+    return run_play([{"hosts": KINDS[kind][0], "gather_facts": False, "tasks": [
+        {"ansible.builtin.ping": {}, "delegate_to": lab.HOST}]}], inventory_path)
+
+
+def paired_reruns(kind, inventory_path, tree=None):
+    """Medians of REPEAT (rerun, ping) pairs, and the changed count of the reruns."""
+    reruns, pings, changed = [], [], 0
+    for _attempt in range(REPEAT):
+        seconds, counts = run([playbook(kind, tree)], inventory_path, tree)
+        reruns.append(seconds)
+        changed += sum(counts.values())
+        pings.append(ping_seconds(kind, inventory_path))
+    return {"rerun": statistics.median(reruns), "ping": statistics.median(pings),
+            "changed": changed}
+
+
+def fresh_deploy(kind, path, tree=None):
+    remove_vms(kind, path)
+    return run([playbook(kind, tree)], path, tree)[0]
+
+
+def kind_figures(kind, tmp):
+    figures = {"sizes": {}}
+    path = os.path.join(tmp, "%s-fresh.json" % kind)
+    inventory(path, kind, FRESH)
+    if BASELINE:
+        figures["fresh_baseline"] = fresh_deploy(kind, path, BASELINE)
+        figures["baseline_rerun"] = paired_reruns(kind, path, BASELINE)
+    figures["fresh"] = fresh_deploy(kind, path)
+    for count in SIZES:
+        path = os.path.join(tmp, "%s-%d.json" % (kind, count))
+        inventory(path, kind, count)
+        run([playbook(kind)], path)
+        figures["sizes"][count] = paired_reruns(kind, path)
+    remove_vms(kind, path)
     return figures
+
+
+def deploy_figures():
+    with tempfile.TemporaryDirectory() as tmp:
+        return dict((kind, kind_figures(kind, tmp)) for kind in KINDS)
 
 
 def report_deploy(figures):
     deploy = figures.get("deploy")
     if not deploy:
         return []
-    one, three = deploy["parallelism 1"], deploy["parallelism 3"]
-    return ["", "## deploy_vms_cluster.yaml, %d VMs (one run each, whole play)" % deploy["vms"],
-            "", "| run | seconds |", "|---|---|",
-            "| deploy, deploy_parallelism 1 | %.1f |" % one,
-            "| deploy, deploy_parallelism 3 | %.1f |" % three,
-            "| no-op rerun | %.1f |" % deploy["rerun"],
-            "| ping per VM (same hosts, same node) | %.1f |" % deploy["ping"],
-            "", "Parallelism 3 vs 1: %.2fx the time (%.2fx faster). No-op rerun vs ping: %.2fx; "
-            "the rerun reported changed=%d."
-            % (three / one, one / three, deploy["rerun"] / deploy["ping"],
-               deploy["rerun_changed"])]
+    lines = ["", "## Deploy playbooks: no-op rerun against a ping per VM (medians of %d paired "
+             "runs, VMs defined and stopped)" % REPEAT, "",
+             "| playbook | VMs | no-op rerun (s) | ping play (s) | rerun / ping | rerun per VM (s) "
+             "| changed in reruns |", "|---|---|---|---|---|---|---|"]
+    for kind, figs in sorted(deploy.items()):
+        rows = [(str(count), pair) for count, pair in sorted(figs["sizes"].items(),
+                                                             key=lambda item: int(item[0]))]
+        if "baseline_rerun" in figs:
+            rows.append(("%d (baseline code)" % FRESH, figs["baseline_rerun"]))
+        for label, pair in rows:
+            count = int(label.split()[0])
+            lines.append("| deploy_vms_%s.yaml | %s | %.2f | %.2f | %.2fx | %.3f | %d |" % (
+                kind, label, pair["rerun"], pair["ping"], pair["rerun"] / pair["ping"],
+                pair["rerun"] / count, pair["changed"]))
+    lines += ["", "Fresh deploy of %d VMs (one run each, whole play, s):" % FRESH, ""]
+    for kind, figs in sorted(deploy.items()):
+        base = figs.get("fresh_baseline")
+        lines.append("- deploy_vms_%s.yaml: %.1f%s" % (
+            kind, figs["fresh"], " (baseline code: %.1f, %.2fx)" % (base, figs["fresh"] / base)
+            if base else ""))
+    return lines

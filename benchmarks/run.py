@@ -6,8 +6,8 @@
     ansible.builtin.ping task per VM on the same host;
   * importing an image into RBD: the RBD store's path (qemu-img writing into a pre-created
     image) against `rbd import` of the raw image and SEAPATH's copy-then-convert;
-  * deploy_vms_cluster.yaml: 6 VMs with deploy_parallelism 1 and 3, and its no-op rerun
-    against a ping per VM (benchmarks/deploy.py);
+  * deploy_vms_cluster.yaml and deploy_vms_standalone.yaml: a fresh deploy of 10 VMs, and
+    the no-op rerun with 2, 10 and 30 VMs against a ping per VM (benchmarks/deploy.py);
   * the three-node lab: bring-up of 1 vs 3 nodes, failover phases after a power cut, live
     migration time and guest pause (benchmarks/ha.py);
   * cluster_vm: a whole create (import, definition, Pacemaker resource) against the raw
