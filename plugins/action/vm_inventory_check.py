@@ -19,21 +19,27 @@ import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-ROLE_SPECS = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "vm_definition",
-                          "meta", "argument_specs.yml")
+ROLES = os.path.join(os.path.dirname(__file__), "..", "..", "roles")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 SIZE_RE = re.compile(r"^[0-9]+ *([KMGT]i?B?|B)?$", re.I)
 NIC_KEYS = ("bridges", "ovs", "direct_interfaces")
-ARGS = ("vms", "host_cpus", "nodes", "colocation_group", "known_hosts", "plan",
-        "copy_disk_images")
+ARGS = ("vms", "host_cpus", "nodes", "colocation_group", "hypervisors", "known_hosts", "plan",
+        "copy_disk_images", "role_variables")
 
 
-def vm_variable_spec():
+def role_options(role, entry_point):
+    with open(os.path.join(ROLES, role, "meta", "argument_specs.yml")) as handle:
+        return yaml.safe_load(handle)["argument_specs"][entry_point]["options"]
+
+
+def vm_variable_spec(roles=()):
     """The VM variables of the vm_definition role (its main entry point less the role's
-    own vm_definition_* options)."""
-    with open(ROLE_SPECS) as handle:
-        options = yaml.safe_load(handle)["argument_specs"]["main"]["options"]
-    return dict((k, v) for k, v in options.items() if not k.startswith("vm_definition_"))
+    own vm_definition_* options), and the vm_variables entry point of each of ``roles``."""
+    spec = dict((k, v) for k, v in role_options("vm_definition", "main").items()
+                if not k.startswith("vm_definition_"))
+    for role in roles:
+        spec.update(role_options(role, "vm_variables"))
+    return spec
 
 
 class VmVars(object):
@@ -191,7 +197,7 @@ def vm_problems(vm, spec, args):
     if not NAME_RE.fullmatch(vm.name):
         return ["%s: a VM's inventory name is its name: 1 to 63 letters, digits, - or _, "
                 "starting with a letter or digit." % vm.name]
-    target = vm.get("deploy_vms_standalone_target")
+    target = (args["hypervisors"] or {}).get(vm.name)
     if args["known_hosts"] is not None and target not in args["known_hosts"]:
         return ["%s: %s." % (vm.name, "hypervisor %s is not a host of the inventory" % target
                              if target else "no hypervisor, and the hypervisors group is empty")]
@@ -214,7 +220,7 @@ class ActionModule(ActionBase):
         args = dict((key, self._task.args.get(key)) for key in ARGS)
         hostvars = task_vars["hostvars"]
         vms = [VmVars(name, hostvars, self._templar) for name in args["vms"] or []]
-        spec = vm_variable_spec()
+        spec = vm_variable_spec(args["role_variables"] or ())
         problems = []
         for vm in vms:
             problems += vm_problems(vm, spec, args)

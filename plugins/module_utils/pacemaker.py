@@ -117,10 +117,13 @@ class Cluster(object):
         return xmlutil.parse(out, "Pacemaker status")
 
     def node_info(self):
-        """The nodes as the local node sees them, and which can take VMs."""
-        info = self.overview()
-        del info["vms"]
-        return info
+        """The nodes as the local node sees them, and which can take VMs (from the status
+        this run read, if it read it)."""
+        status = self.status()
+        return {"local_node": self.local_node(), "nodes": status["nodes"],
+                "quorum": status["quorum"],
+                "usable_nodes": sorted(name for name, n in status["nodes"].items()
+                                       if n["usable"])}
 
     def overview(self):
         """node_info() and, from the same crm_mon reading, ``vms``: {VM: (status, node)} of

@@ -128,6 +128,12 @@ vms:
       type: list
       elements: str
       returned: when a cluster VM exists
+    options:
+      description:
+        - The options the VM was planned with (its kept metadata included, C(keep_metadata)
+          left out), for the task that converges it.
+      type: dict
+      returned: when the VM has no error
     error:
       description: Why the VM cannot be converged with these options, in one sentence.
       type: str
@@ -149,6 +155,13 @@ listed:
   type: list
   elements: dict
   sample: [{"name": "guest0", "status": "Started", "node": "hv1"}]
+cluster:
+  description:
+    - How the node the task ran on sees the cluster, as M(gridvirt.kvm.cluster_node_info)
+      returns it (C(local_node), C(quorum), C(nodes), C(usable_nodes)).
+  returned: when O(kind=cluster)
+  type: dict
+  sample: {"local_node": "hv1", "quorum": true, "usable_nodes": ["hv1"], "nodes": {}}
 cpus:
   description: Online CPUs of the host the task ran on (a VM's cpuset must fit in them).
   returned: success
@@ -170,11 +183,16 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import (
     request as standalone_req)
 
 KINDS = {
+    # cluster_vm's metadata option merges into the VM's metadata; standalone_vm's replaces it.
     "cluster": lambda: Kind(cluster_req.argument_spec(), cluster_req.ClusterRequest,
-                            cluster.ClusterBackend),
+                            cluster.ClusterBackend, metadata_merges=True),
     "standalone": lambda: Kind(standalone_req.argument_spec(),
                                standalone_req.StandaloneRequest, standalone.StandaloneBackend),
 }
+
+# What the deploy role needs to know of the node the cluster's VMs were planned on: whether it
+# can deploy them (cluster_node_info's answer), so that one call both plans and picks the node.
+DESCRIBE = {"cluster": lambda backend: {"cluster": backend.cluster.node_info()}}
 
 
 def main():
@@ -186,9 +204,10 @@ def main():
         ),
         supports_check_mode=True,
     )
+    kind = module.params["kind"]
     try:
-        result = plan_all(KINDS[module.params["kind"]](), module.params["options"],
-                          module.params["vms"], module.run_command, module.warn)
+        result = plan_all(KINDS[kind](), module.params["options"], module.params["vms"],
+                          module.run_command, module.warn, describe=DESCRIBE.get(kind))
     except VmError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     module.exit_json(changed=False, cpus=os.sysconf("SC_NPROCESSORS_ONLN"), **result)

@@ -55,13 +55,22 @@ options:
     description: The VMs a C(colocated_vms) entry may name. Not checked when omitted.
     type: list
     elements: str
+  hypervisors:
+    description: The hypervisor of each VM, by VM name (standalone VMs), checked against O(known_hosts).
+    type: dict
   known_hosts:
-    description: The inventory's hosts; a VM whose C(deploy_vms_standalone_target) is not one of them is refused. Not checked when omitted.
+    description: The inventory's hosts; a VM whose hypervisor in O(hypervisors) is not one of them is refused. Not checked when omitted.
     type: list
     elements: str
   plan:
     description: The RV(gridvirt.kvm.deploy_plan#module:vms) of a M(gridvirt.kvm.deploy_plan) result; each VM's error is reported.
     type: dict
+  role_variables:
+    description:
+      - Roles of this collection whose C(vm_variables) entry point lists more VM variables to
+        check the same way (C(deploy_vms_cluster) for the cluster-only ones).
+    type: list
+    elements: str
   copy_disk_images:
     description: Images named in C(additional_disks) are copied from the controller, so they must exist there.
     type: bool

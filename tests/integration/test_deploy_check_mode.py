@@ -5,7 +5,9 @@
 - after the real deploy, --check reports changed=0 for every VM;
 - --check --diff of an inventory change (the memory of one VM) reports changed for that VM
   only, with the XML diff of that VM only, and changes nothing; the real run then applies it;
-- a rerun of the real deploy reports changed=0."""
+- a rerun of the real deploy reports changed=0;
+- --check of node_maintenance.yaml on a converged lab reports changed=0 (prepare_hypervisors'
+  --check is test_playbooks_status_and_prepare's)."""
 import json
 import os
 import re
@@ -85,8 +87,9 @@ def test_check_and_diff_tell_what_the_run_does(clean_cluster, clean_standalone,
     diff = deploy(kind, memory, "--check", "--diff")
     changed = changed_per_host(diff)
     assert changed[VMS[0]] == 0 and changed[VMS[1]] > 0, diff[-3000:]
-    assert re.search(r'^-.*<memory unit="(KiB|MiB)">(131072|128)</memory>', diff, re.M), diff[-3000:]
-    assert re.search(r'^\+.*<memory unit="(KiB|MiB)">(163840|160)</memory>', diff, re.M), diff[-3000:]
+    old, new = (r'^%s.*<memory unit="(KiB|MiB)">(%d|%d)</memory>' % (sign, mib * 1024, mib)
+                for sign, mib in (("-", 128), (r"\+", 160)))
+    assert re.search(old, diff, re.M) and re.search(new, diff, re.M), diff[-3000:]
     assert "<name>%s</name>" % VMS[0] not in diff, "the diff shows the unchanged VM"
     assert state(kind) == converged, "--check --diff changed something"
 
@@ -94,3 +97,24 @@ def test_check_and_diff_tell_what_the_run_does(clean_cluster, clean_standalone,
     assert changed_per_host(applied)[VMS[1]] > 0 and changed_per_host(applied)[VMS[0]] == 0
     rerun = deploy(kind, memory)
     assert all(n == 0 for n in changed_per_host(rerun).values()), rerun[-3000:]
+
+
+def test_node_maintenance_check_of_an_online_node_changes_nothing():
+    """--check of node_maintenance.yaml asking for the state the node is in: changed=0."""
+    inventory = {"all": {"children": {"hypervisors": {"hosts": {lab.HOST: LOCAL}}}}}
+    before = cl.fingerprint()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "hosts.yml")
+        with open(path, "w") as handle:
+            json.dump(inventory, handle)
+        env = dict(lab.ansible_env(), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+        proc = subprocess.run(
+            ["ansible-playbook", "-i", path, os.path.join(lab.REPO, "playbooks",
+                                                          "node_maintenance.yaml"),
+             "-e", "maintenance_node=%s" % lab.node_name(), "-e", "maintenance_state=online",
+             "--check"], cwd=lab.REPO, env=env, capture_output=True, text=True, timeout=600,
+            check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert set(changed_per_host(output).values()) == {0}, output[-3000:]
+    assert cl.fingerprint() == before

@@ -21,13 +21,15 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._core.request import 
 
 class Kind(object):
     """One kind of VM as the planner needs it: its module's ``argument_spec``, its request
-    class, and its backend class (``backend(request, run, warn, shared=None)``, with
-    ``list_vms()`` and ``check_new_definition(request)``)."""
+    class, its backend class (``backend(request, run, warn, shared=None)``, with
+    ``list_vms()`` and ``check_new_definition(request)``), and whether its ``metadata``
+    option merges into the VM's metadata (then keys it does not set are kept anyway)."""
 
-    def __init__(self, argument_spec, request, backend):
+    def __init__(self, argument_spec, request, backend, metadata_merges=False):
         self.argument_spec = argument_spec
         self.request = request
         self.backend = backend
+        self.metadata_merges = metadata_merges
 
 
 class Planner(object):
@@ -59,19 +61,19 @@ class Planner(object):
         try:
             parse_check(options.get("xml"))
             exists = options.get("name") in self.existing
-            if kept and exists:
+            if kept and exists and not self.kind.metadata_merges:
                 options["metadata"] = self.with_kept_metadata(options, kept)
             request = self.kind.request(validated_params(self.kind.argument_spec,
                                                          dict(self.common, **options)))
             if not exists and not request.system_image and request.state not in (None, "absent"):
-                return self.new_without_image(request)
+                return self.new_without_image(request, options)
             result = lifecycle.run(request, self.shared_backend(request), check_mode=True)
         except InvalidDefinition as exc:
             return {"error": exc.msg, "xml_invalid": True}
         except VmError as exc:
             return {"error": exc.msg}
         result.pop("diff", None)
-        result.update(exists=exists, image_needed=False)
+        result.update(exists=exists, image_needed=False, options=options)
         return result
 
     def with_kept_metadata(self, options, kept):
@@ -85,13 +87,13 @@ class Planner(object):
         metadata.update(options.get("metadata") or {})
         return metadata
 
-    def new_without_image(self, request):
+    def new_without_image(self, request, options):
         """A VM to create whose image is not staged yet: its definition is checked, the
         rest waits for the image."""
         self.shared_backend(request).check_new_definition(request)
         return {"name": request.name, "status": "Undefined", "exists": False,
                 "changed": True, "changes": ["created VM %s" % request.name],
-                "image_needed": True}
+                "image_needed": True, "options": options}
 
     def close(self):
         self.connection.close()
@@ -107,12 +109,16 @@ def parse_check(xml_text):
             raise InvalidDefinition(exc.msg)
 
 
-def plan_all(kind, common, vms, run, warn):
+def plan_all(kind, common, vms, run, warn, describe=None):
     """-> {"vms": {name: verdict}, "listed": [list_vms' vms]} for ``vms`` (each VM's
-    options; ``common``: the options every VM shares, its connection's among them)."""
+    options; ``common``: the options every VM shares, its connection's among them), plus
+    what ``describe(backend)`` returns of the place the VMs were planned on."""
     planner = Planner(kind, common, run, warn)
     try:
         verdicts = dict((str(options.get("name")), planner.verdict(options)) for options in vms)
-        return {"vms": verdicts, "listed": planner.listed}
+        result = {"vms": verdicts, "listed": planner.listed}
+        if describe is not None:
+            result.update(describe(planner.connection))
+        return result
     finally:
         planner.close()

@@ -58,7 +58,9 @@ def test_placement_hypervisor_and_plan_errors():
     assert "not a node" in problems(good(pinned_host="hv9"), nodes=["hv1"])[0]
     assert "ghost" in problems(good(colocated_vms=["ghost"]), colocation_group=["vm1"])[0]
     assert "not a host of the inventory" in problems(
-        good(deploy_vms_standalone_target="hv9"), known_hosts=["hv1"])[0]
+        good(), hypervisors={"vm1": "hv9"}, known_hosts=["hv1"])[0]
+    assert "the hypervisors group is empty" in problems(
+        good(), hypervisors={"vm1": ""}, known_hosts=["hv1"])[0]
     invalid = {"vm1": {"error": "bad element", "xml_invalid": True}}
     assert "not a valid libvirt domain: bad element" in problems(good(), plan=invalid)[0]
     assert problems(good(), plan={"vm1": {"error": "It failed."}}) == ["vm1: It failed."]

@@ -71,6 +71,7 @@ def test_a_converged_vm_is_unchanged_and_a_new_one_needs_its_image(image):
         False, [], True, False)
     assert (vm2["changed"], vm2["exists"], vm2["image_needed"]) == (True, False, True)
     assert vm2["changes"] == ["created VM vm2"]
+    assert vm1["options"]["xml"] == wanted("vm1")["xml"], "the converge gets what was planned"
     assert [vm["name"] for vm in planned["listed"]] == ["vm1"]
 
 
@@ -92,6 +93,8 @@ def test_kept_metadata_keeps_its_current_value(image):
                               keep_metadata=["deployed_image_sha1"])])["vms"]["vm1"]
     assert kept["changed"] is False, kept["changes"]
     assert kept["metadata"]["deployed_image_sha1"] == "abc"
+    assert kept["options"]["metadata"] == {"team": "a", "deployed_image_sha1": "abc"}
+    assert "keep_metadata" not in kept["options"]
     changed = world.plan([wanted("vm1", metadata={"team": "b"},
                                  keep_metadata=["deployed_image_sha1"])])["vms"]["vm1"]
     assert changed["changed"] is True
