@@ -24,7 +24,7 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 SIZE_RE = re.compile(r"^[0-9]+ *([KMGT]i?B?|B)?$", re.I)
 NIC_KEYS = ("bridges", "ovs", "direct_interfaces")
 ARGS = ("vms", "host_cpus", "nodes", "colocation_group", "hypervisors", "known_hosts", "plan",
-        "copy_disk_images", "role_variables")
+        "copy_disk_images", "role_variables", "role_options")
 
 
 def role_options(role, entry_point):
@@ -211,6 +211,15 @@ def vm_problems(vm, spec, args):
     return []
 
 
+def role_option_problems(role, task_vars, templar):
+    """The options of ``role`` (its main entry point) as the task sees them, checked once for
+    the play, as Ansible checks them per host when the role runs as a role."""
+    spec = role_options(role, "main")
+    given = dict((key, templar.template(task_vars[key])) for key in spec if key in task_vars)
+    result = ArgumentSpecValidator(spec).validate(given)
+    return ["%s: %s" % (role, msg) for msg in result.error_messages[:1]]
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(ARGS)
@@ -222,6 +231,8 @@ class ActionModule(ActionBase):
         vms = [VmVars(name, hostvars, self._templar) for name in args["vms"] or []]
         spec = vm_variable_spec(args["role_variables"] or ())
         problems = []
+        for role in args["role_options"] or ():
+            problems += role_option_problems(role, task_vars, self._templar)
         for vm in vms:
             problems += vm_problems(vm, spec, args)
         problems += mac_problems(vms)

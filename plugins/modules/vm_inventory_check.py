@@ -71,6 +71,13 @@ options:
         check the same way (C(deploy_vms_cluster) for the cluster-only ones).
     type: list
     elements: str
+  role_options:
+    description:
+      - Roles of this collection whose own options (their C(main) entry point) are checked as
+        the task sees them, once; the deploy playbooks run the roles' C(deploy) tasks, which
+        Ansible does not check for every VM host.
+    type: list
+    elements: str
   copy_disk_images:
     description: Images named in C(additional_disks) are copied from the controller, so they must exist there.
     type: bool

@@ -73,3 +73,23 @@ def test_duplicate_macs_name_both_vms():
     assert len(said) == 1 and "vm1" in said[0] and "vm2" in said[0]
     twice = good("vm3", bridges=[{"mac_address": "52:54:00:00:00:03"}] * 2)
     assert "lists one twice" in check.mac_problems([twice])[0]
+
+
+class Templar(object):
+    def template(self, value):
+        return value
+
+
+def test_role_options_are_checked_once_naming_the_role():
+    good = {"deploy_vms_cluster_parallelism": 4, "deploy_vms_cluster_prune_unlisted": False}
+    assert check.role_option_problems("deploy_vms_cluster", good, Templar()) == []
+    said = check.role_option_problems(
+        "deploy_vms_standalone", {"deploy_vms_standalone_parallelism": "many"}, Templar())
+    assert said[0].startswith("deploy_vms_standalone: ") and "parallelism" in said[0]
+
+
+def test_vm_variables_of_the_deploy_roles_are_checked_with_vm_definitions():
+    spec = check.vm_variable_spec(["deploy_vms_cluster", "deploy_vms_standalone"])
+    assert {"memory", "pinned_host", "autostart", "hypervisor"} <= set(spec)
+    said = check.vm_problems(good(migration_transport="pigeon"), spec, ARGS)
+    assert "migration_transport" in said[0] and "pigeon" in said[0]
