@@ -37,6 +37,10 @@ LOCK_FLAG_RENEW = 1
 # cls_lock's ClsLockType for an exclusive lock.
 LOCK_TYPE_EXCLUSIVE = 1
 DEFAULT_LEASE_SECONDS = 60
+# A client that died without closing an image (QEMU killed when a guest would not shut down)
+# leaves its watch until the OSDs time it out (osd_client_watch_timeout, 30 s by default):
+# until then the image is "busy" and cannot be removed or moved to the trash.
+STALE_WATCH_SECONDS = 45
 
 
 # qemu-img names an image "rbd:<pool>/<image>:id=<user>:conf=<path>:keyring=<path>": one of
@@ -232,13 +236,27 @@ class RbdStore(RbdConnection):
     def remove_image(self, name):
         rbd = deps.require("rbd")
         try:
-            self._rbd().remove(self.ioctx, name)
+            self._past_stale_watch(lambda: self._rbd().remove(self.ioctx, name))
         except rbd.ImageNotFound:
             pass
 
     def trash_image(self, name, delay_seconds):
         """Move to the RBD trash: recoverable (`rbd trash restore`) until purged."""
-        self._rbd().trash_move(self.ioctx, name, delay_seconds)
+        self._past_stale_watch(lambda: self._rbd().trash_move(self.ioctx, name, delay_seconds))
+
+    @staticmethod
+    def _past_stale_watch(action):
+        """``action`` retried while the image is busy, up to STALE_WATCH_SECONDS: the watch
+        of a client that died is then gone; a live client's is not, and the error stays."""
+        busy = deps.require("rbd").ImageBusy
+        deadline = time.monotonic() + STALE_WATCH_SECONDS
+        while True:
+            try:
+                return action()
+            except busy:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(1)
 
     # ---- metadata ---------------------------------------------------------------------
 

@@ -233,3 +233,26 @@ def test_lease_of_a_killed_holder_expires(store):
     finally:
         if holder.poll() is None:
             holder.kill()
+
+
+def test_an_image_a_killed_client_held_open_is_removed_once_its_watch_expires(store):
+    """QEMU killed (a guest that would not shut down) leaves its watch on the image until the
+    OSDs time it out: the removal waits for that instead of failing with "image is busy"."""
+    store.create_image("data_hvtest1_7", 4 * 1024 * 1024)
+    script = ("import rados, rbd, time\n"
+              "c = rados.Rados(conffile='/etc/ceph/ceph.conf', rados_id='libvirt'); c.connect()\n"
+              "io = c.open_ioctx('rbd'); img = rbd.Image(io, 'data_hvtest1_7')\n"
+              "print('open', flush=True); time.sleep(600)\n")
+    holder = subprocess.Popen(["/usr/bin/python3", "-c", script], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        holder.kill()
+        holder.wait()
+        assert json.loads(rbd_cli("status", "rbd/data_hvtest1_7"))["watchers"], \
+            "the killed client's watch should still be there"
+        store.remove_image("data_hvtest1_7")
+        assert not store.image_exists("data_hvtest1_7")
+    finally:
+        if holder.poll() is None:
+            holder.kill()
