@@ -36,10 +36,8 @@ class Planner(object):
     """Plans VMs over one connection, opened by the listing of the VMs there are."""
 
     def __init__(self, kind, common, run, warn):
-        self.kind, self.run, self.warn = kind, run, warn
-        request = kind.request(validated_params(kind.argument_spec,
-                                                dict(common, command="list_vms")))
-        self.common = common
+        self.kind, self.common, self.run, self.warn = kind, common, run, warn
+        request = self.request(command="list_vms")
         self.connection = kind.backend(request, run, warn)
         try:
             listed = lifecycle.run(request, self.shared_backend(request), check_mode=True)
@@ -48,6 +46,12 @@ class Planner(object):
             raise
         self.listed = listed["vms"]
         self.existing = set(listed["list_vms"])
+
+    def request(self, **options):
+        """The kind's request for ``options`` (over the common ones), as its module would
+        build it."""
+        return self.kind.request(validated_params(self.kind.argument_spec,
+                                                  dict(self.common, **options)))
 
     def shared_backend(self, request):
         return self.kind.backend(request, self.run, self.warn, shared=self.connection)
@@ -63,8 +67,7 @@ class Planner(object):
             exists = options.get("name") in self.existing
             if kept and exists and not self.kind.metadata_merges:
                 options["metadata"] = self.with_kept_metadata(options, kept)
-            request = self.kind.request(validated_params(self.kind.argument_spec,
-                                                         dict(self.common, **options)))
+            request = self.request(**options)
             if not exists and not request.system_image and request.state not in (None, "absent"):
                 return self.new_without_image(request, options)
             result = lifecycle.run(request, self.shared_backend(request), check_mode=True)
@@ -79,8 +82,7 @@ class Planner(object):
     def with_kept_metadata(self, options, kept):
         """The options' metadata with the ``kept`` keys it does not set at their current
         values (the deploy roles' deployed_image_sha1, which only they change)."""
-        status = self.kind.request(validated_params(self.kind.argument_spec, dict(
-            self.common, name=options["name"], command="status")))
+        status = self.request(name=options["name"], command="status")
         current = lifecycle.run(status, self.shared_backend(status), check_mode=True)
         metadata = dict((k, v) for k, v in (current.get("metadata") or {}).items()
                         if k in kept)
