@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gridvirt.kvm contributors
+# Apache License 2.0 (see LICENSE)
+"""The address modules' options: their argument specs (documented by the doc fragment
+gridvirt.kvm.address_registry and each module) and the store a task's ``registry`` names."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.gridvirt.kvm.plugins.module_utils._address.pools import (
+    DEFAULT_RELEASE_HOLD_SECONDS, Pool)
+from ansible_collections.gridvirt.kvm.plugins.module_utils._address.registry import Ask
+from ansible_collections.gridvirt.kvm.plugins.module_utils._address.store_rados import (
+    RadosStore)
+from ansible_collections.gridvirt.kvm.plugins.module_utils._address.store_sqlite import (
+    DEFAULT_PATH, SqliteStore)
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
+
+STATES = ["present", "absent"]
+
+
+def registry_argument_spec():
+    """The ``registry`` option, the same in every address module."""
+    return dict(registry=dict(
+        type="dict", default={}, apply_defaults=True,
+        options=dict(
+            backend=dict(type="str", choices=["sqlite", "rados"], default="sqlite"),
+            path=dict(type="path", default=DEFAULT_PATH),
+            pool=dict(type="str", default="rbd"),
+            ceph_conf=dict(type="path", default="/etc/ceph/ceph.conf"),
+            ceph_user=dict(type="str", default="libvirt"),
+            keyring=dict(type="path", no_log=False),
+            connect_timeout=dict(type="int", default=spec.DEFAULT_CONNECT_TIMEOUT),
+        )))
+
+
+def pool_argument_spec():
+    argument_spec = dict(
+        name=dict(type="str", required=True),
+        cidr=dict(type="str"),
+        ranges=dict(type="list", elements="str"),
+        gateway=dict(type="str"),
+        dns_servers=dict(type="list", elements="str", default=[]),
+        domain=dict(type="str"),
+        mac_prefix=dict(type="str"),
+        release_hold=dict(type="int", default=DEFAULT_RELEASE_HOLD_SECONDS),
+        state=dict(type="str", choices=STATES, default="present"),
+    )
+    argument_spec.update(registry_argument_spec())
+    return argument_spec
+
+
+def address_argument_spec():
+    argument_spec = dict(
+        vm=dict(type="str", required=True),
+        nic=dict(type="int"),
+        pool=dict(type="str"),
+        ip=dict(type="str"),
+        mac=dict(type="str"),
+        state=dict(type="str", choices=STATES, default="present"),
+    )
+    argument_spec.update(registry_argument_spec())
+    return argument_spec
+
+
+def info_argument_spec():
+    argument_spec = dict(
+        pool=dict(type="str"),
+        vm=dict(type="str"),
+        orphans=dict(type="bool", default=False),
+        cluster=dict(type="dict", options=dict(
+            pool=dict(type="str", default="rbd"),
+            ceph_conf=dict(type="path", default="/etc/ceph/ceph.conf"),
+            ceph_user=dict(type="str", default="libvirt"),
+            keyring=dict(type="path", no_log=False),
+        )),
+        hypervisors=dict(type="list", elements="str", default=[]),
+    )
+    argument_spec.update(registry_argument_spec())
+    return argument_spec
+
+
+def open_store(registry, run):
+    """The store a task's ``registry`` option names."""
+    if registry["backend"] == "sqlite":
+        return SqliteStore(registry["path"])
+    timeout = spec.validate_connect_timeout(registry["connect_timeout"])
+    return RadosStore(registry["ceph_conf"], registry["ceph_user"], registry["keyring"],
+                      registry["pool"], run, timeout=timeout)
+
+
+def pool_request(params):
+    """The pool a task describes (checked), or None for ``absent``."""
+    if params["state"] == "absent":
+        return None
+    if not params.get("cidr"):
+        raise VmError("Pool %s needs a cidr (the network it hands addresses out of)."
+                      % params["name"])
+    return Pool(params["name"], params["cidr"], ranges=params.get("ranges"),
+                gateway=params.get("gateway"), dns_servers=params.get("dns_servers"),
+                domain=params.get("domain"), mac_prefix=params.get("mac_prefix"),
+                release_hold=params.get("release_hold"))
+
+
+def address_request(params):
+    """What a task of the address module asks for one NIC (checked before any I/O)."""
+    spec.validate_vm_name(params["vm"])
+    nic = params.get("nic")
+    if nic is not None and not 0 <= nic <= 63:
+        raise VmError("nic is the NIC's index, 0 to 63 (got %d)." % nic)
+    if params["state"] == "absent":
+        return Ask(params["vm"], nic)
+    return Ask(params["vm"], nic or 0, pool=params.get("pool"), ip=params.get("ip"),
+               mac=params.get("mac"))
