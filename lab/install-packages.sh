@@ -8,7 +8,7 @@ PACKAGES=(
     busybox-static cpio syslinux syslinux-common mtools dosfstools fdisk openssl
     ceph-mon ceph-mgr ceph-osd ceph-common python3-rbd python3-rados
     pacemaker pacemaker-cli-utils corosync resource-agents crmsh
-    python3-pytest python3-pytest-timeout
+    python3-pytest python3-pytest-timeout cloud-init
     rsync git make shellcheck
 )
 missing=()
