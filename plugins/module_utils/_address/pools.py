@@ -17,11 +17,11 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import
 # Locally administered (bit 1 of the first octet) and unicast (bit 0 clear), and not QEMU's
 # 52:54:00, which libvirt gives every NIC that names no MAC: ours never meet those.
 DEFAULT_MAC_PREFIX = "02:67:76"
-MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-PREFIX_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){0,4}$")
-POOL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+PREFIX_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){0,4}")
+POOL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
-                       r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+                       r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 # A released address stays out of reuse this long (unless nothing else is free), so a VM
 # deployed again days later gets its address back.
 DEFAULT_RELEASE_HOLD_SECONDS = 30 * 24 * 3600
@@ -32,7 +32,7 @@ def _text(value):
 
 
 def check_pool_name(name):
-    if not isinstance(name, str) or not POOL_NAME_RE.match(name):
+    if not isinstance(name, str) or not POOL_NAME_RE.fullmatch(name):
         raise VmError("The address pool name %r is not valid: 1 to 63 letters, digits, '.', "
                       "'_' or '-', starting with a letter or digit." % (name,))
     return name
@@ -41,7 +41,7 @@ def check_pool_name(name):
 def normalize_mac(mac, what="MAC address"):
     """A MAC in lower case with colons; multicast, all-zero and malformed ones refused."""
     text = _text(mac).strip().lower().replace("-", ":")
-    if not MAC_RE.match(text):
+    if not MAC_RE.fullmatch(text):
         raise VmError("The %s %r is not a MAC address (six hexadecimal octets separated by "
                       "colons, e.g. 02:67:76:12:34:56)." % (what, mac))
     if int(text[:2], 16) & 1:
@@ -54,7 +54,7 @@ def normalize_mac(mac, what="MAC address"):
 
 def normalize_mac_prefix(prefix):
     text = _text(prefix or DEFAULT_MAC_PREFIX).strip().lower().replace("-", ":")
-    if not PREFIX_RE.match(text):
+    if not PREFIX_RE.fullmatch(text):
         raise VmError("The mac_prefix %r is not 1 to 5 hexadecimal octets separated by colons "
                       "(e.g. 02:67:76)." % (prefix,))
     if int(text[:2], 16) & 1:
@@ -246,7 +246,7 @@ def _checked_domain(domain):
     if domain in (None, ""):
         return None
     text = _text(domain).strip().rstrip(".")
-    if not DOMAIN_RE.match(text):
+    if not DOMAIN_RE.fullmatch(text):
         raise VmError("The domain %r is not a DNS domain name (labels of letters, digits and "
                       "'-', separated by dots)." % (domain,))
     return text.lower()
