@@ -46,7 +46,7 @@ options:
     type: str
   ranges:
     description:
-      - The addresses handed out, each C(first-last) or a CIDR inside O(cidr).
+      - The addresses handed out, each C(first-last), one address or a CIDR inside O(cidr).
       - Default the whole network. The network and broadcast addresses and the gateway are
         never handed out; fixed addresses (M(gridvirt.kvm.address) O(gridvirt.kvm.address#module:ip))
         may lie anywhere in O(cidr).

@@ -40,7 +40,7 @@ def check_pool_name(name):
 
 def normalize_mac(mac, what="MAC address"):
     """A MAC in lower case with colons; multicast, all-zero and malformed ones refused."""
-    text = _text(mac).strip().lower().replace("-", ":")
+    text = _text(mac).lower().replace("-", ":")
     if not MAC_RE.fullmatch(text):
         raise VmError("The %s %r is not a MAC address (six hexadecimal octets separated by "
                       "colons, e.g. 02:67:76:12:34:56)." % (what, mac))
@@ -53,7 +53,7 @@ def normalize_mac(mac, what="MAC address"):
 
 
 def normalize_mac_prefix(prefix):
-    text = _text(prefix or DEFAULT_MAC_PREFIX).strip().lower().replace("-", ":")
+    text = _text(prefix or DEFAULT_MAC_PREFIX).lower().replace("-", ":")
     if not PREFIX_RE.fullmatch(text):
         raise VmError("The mac_prefix %r is not 1 to 5 hexadecimal octets separated by colons "
                       "(e.g. 02:67:76)." % (prefix,))
@@ -116,7 +116,7 @@ class Pool(object):
 
     def _network(self, cidr):
         try:
-            return ipaddress.ip_network(_text(cidr).strip(), strict=True)
+            return ipaddress.ip_network(_text(cidr), strict=True)
         except ValueError as exc:
             raise VmError("The cidr %r of pool %s is not a network in CIDR notation (%s)."
                           % (cidr, self.name, exc))
@@ -156,7 +156,7 @@ class Pool(object):
         return set(out)
 
     def _span(self, text):
-        text = _text(text).strip()
+        text = _text(text)
         if "/" in text:
             try:
                 sub = ipaddress.ip_network(text, strict=True)
@@ -167,10 +167,11 @@ class Pool(object):
                 raise VmError("The range %s is outside pool %s (%s)." % (text, self.name,
                                                                         self.network))
             return int(sub.network_address), int(sub.broadcast_address)
-        if text.count("-") != 1:
-            raise VmError("The range %r of pool %s is neither 'first-last' nor a CIDR."
-                          % (text, self.name))
-        first, last = (self.address(part.strip(), "range bound") for part in text.split("-"))
+        if text.count("-") > 1:
+            raise VmError("The range %r of pool %s is neither 'first-last', one address nor a "
+                          "CIDR." % (text, self.name))
+        bounds = text.split("-") if "-" in text else [text, text]
+        first, last = (self.address(part, "range bound") for part in bounds)
         if int(first) > int(last):
             raise VmError("The range %s of pool %s ends before it starts." % (text, self.name))
         return int(first), int(last)
@@ -237,7 +238,7 @@ def _cut(spans, excluded):
 
 def _checked_ip(value, what):
     try:
-        return ipaddress.ip_address(_text(value).strip())
+        return ipaddress.ip_address(_text(value))
     except ValueError:
         raise VmError("The %s %r is not an IP address." % (what, value))
 
@@ -245,7 +246,7 @@ def _checked_ip(value, what):
 def _checked_domain(domain):
     if domain in (None, ""):
         return None
-    text = _text(domain).strip().rstrip(".")
+    text = _text(domain).rstrip(".")
     if not DOMAIN_RE.fullmatch(text):
         raise VmError("The domain %r is not a DNS domain name (labels of letters, digits and "
                       "'-', separated by dots)." % (domain,))
