@@ -127,8 +127,8 @@ def nics_in_order(vm, addresses):
         if not isinstance(address, dict):
             raise VmError("Address %d of VM %s is not a dictionary." % (position + 1, vm))
         if address.get("vm") not in (None, vm):
-            raise VmError("Address %d belongs to VM %r, not to %s." % (position + 1,
-                                                                      address["vm"], vm))
+            raise VmError("Address %d belongs to VM %r, not to %s."
+                          % (position + 1, address["vm"], vm))
         indexed.append((_nic_index(address, position), address))
     return sorted(indexed, key=lambda pair: pair[0])
 

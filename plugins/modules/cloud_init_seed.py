@@ -29,9 +29,9 @@ description:
     default).
   - Whether the seed is current is decided on its documents, not on the image bytes, so a
     second run with the same inputs reports no change.
-  - B(Attaching it to a VM): set the VM's C(cloud_init_seed) variable to O(path); the VM
+  - To attach the seed to a VM, set the VM's C(cloud_init_seed) variable to O(path); the VM
     template (C(templates/vm/domain.xml.j2)) attaches that file as a read-only SATA CD-ROM.
-  - B(Cluster VMs) may start on any node: use O(store=rados). The image then goes into the
+  - Cluster VMs may start on any node, so give them O(store=rados). The image then goes into the
     RADOS object C(gridvirt_seed.<vm>) of O(pool) (with O(path) as its C(path) xattr), and
     the resource agent C(ocf:gridvirt:VirtualDomain) writes it to O(path) on the node that
     starts or receives the VM, when the VM's domain XML uses that path as a disk. Nothing is

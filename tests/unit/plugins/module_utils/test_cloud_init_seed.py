@@ -63,8 +63,8 @@ def test_nics_are_named_after_their_index_whatever_the_list_order():
 def test_meta_and_user_data_name_the_guest_with_the_first_nics_domain():
     seed = cis.Seed("web1", [address(0, domain=None), address(1, domain="lan.example")],
                     ssh_authorized_keys=[KEY])
-    assert yaml_of(seed.documents["meta-data"]) == {"instance-id": seed.instance_id,
-                                                   "local-hostname": "web1"}
+    assert yaml_of(seed.documents["meta-data"]) == {
+        "instance-id": seed.instance_id, "local-hostname": "web1"}
     assert user_data(seed) == {"hostname": "web1", "fqdn": "web1.lan.example",
                                "ssh_authorized_keys": [KEY]}
 
