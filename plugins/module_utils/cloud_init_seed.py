@@ -247,14 +247,28 @@ def image_label(path):
     return None
 
 
+TOOLS = {"mkfs.vfat": "dosfstools", "mcopy": "mtools"}
+
+
+def require_tool(name):
+    """The tool's full path (mkfs.vfat lives in /usr/sbin, which a login PATH may lack); a
+    missing tool is a sentence naming its package, not run_command's bare ENOENT."""
+    found = shutil.which(name, path=os.environ.get("PATH", os.defpath) + ":/usr/sbin:/sbin")
+    if not found:
+        raise VmError("%s is missing on this host: install %s (the gridvirt.kvm.hypervisor "
+                      "role's packages)." % (name, TOOLS[name]))
+    return found
+
+
 def read_documents(run, path):
     """The documents of the seed image at ``path``, or None when it is not a CIDATA image
     holding all three."""
     if not os.path.isfile(path) or image_label(path) != SEED_LABEL:
         return None
+    mcopy = require_tool("mcopy")
     documents = {}
     for name in DOCUMENT_NAMES:
-        rc, out, _err = run(["mcopy", "-n", "-i", path, "::" + name, "-"])
+        rc, out, _err = run([mcopy, "-n", "-i", path, "::" + name, "-"])
         if rc != 0:
             return None
         documents[name] = out
@@ -264,6 +278,7 @@ def read_documents(run, path):
 def build_image(run, seed, path):
     """Write ``seed`` as a CIDATA FAT image to ``path``, atomically (a temporary file in the
     same directory, renamed over it)."""
+    mkfs, mcopy = require_tool("mkfs.vfat"), require_tool("mcopy")
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         raise VmError("The directory %s of the seed image does not exist on this host."
@@ -274,12 +289,12 @@ def build_image(run, seed, path):
         os.ftruncate(fd, SEED_KIB * 1024)
         os.close(fd)
         fd = None
-        run_checked(run, ["mkfs.vfat", "-n", SEED_LABEL, temporary],
+        run_checked(run, [mkfs, "-n", SEED_LABEL, temporary],
                     "Cannot make the seed's FAT filesystem with mkfs.vfat")
         for name in DOCUMENT_NAMES:
             with open(os.path.join(sources, name), "w") as handle:
                 handle.write(seed.documents[name])
-        run_checked(run, ["mcopy", "-i", temporary]
+        run_checked(run, [mcopy, "-i", temporary]
                     + [os.path.join(sources, name) for name in DOCUMENT_NAMES] + ["::"],
                     "Cannot copy the seed documents into the image with mcopy")
         os.chmod(temporary, SEED_MODE)

@@ -99,6 +99,9 @@ options:
       fqdn:
         description: FQDN the registry gives the NIC (not used in the seed; see O(hostname)).
         type: str
+      fixed:
+        description: Whether the registry holds a fixed MAC or IP for the NIC (not used in the seed).
+        type: bool
   hostname:
     description:
       - Hostname of the guest. A name with dots is taken as the FQDN and its first label as
@@ -211,6 +214,7 @@ ADDRESS_OPTIONS = dict(
     dns_servers=dict(type="list", elements="str"),
     domain=dict(type="str"),
     fqdn=dict(type="str"),
+    fixed=dict(type="bool"),
 )
 
 

@@ -34,9 +34,10 @@ def addresses(vm, ip="192.0.2.10"):
     return [
         {"vm": vm, "nic": 0, "pool": "lan", "mac": "02:67:76:0a:00:01", "ip": ip,
          "prefix": 24, "gateway": "192.0.2.1", "dns_servers": ["192.0.2.53"],
-         "domain": "example.org", "fqdn": "%s.example.org" % vm},
+         "domain": "example.org", "fqdn": "%s.example.org" % vm, "fixed": False},
         {"vm": vm, "nic": 1, "pool": "storage", "mac": "02:67:76:0a:00:02", "ip": None,
-         "prefix": None, "gateway": None, "dns_servers": [], "domain": None, "fqdn": vm},
+         "prefix": None, "gateway": None, "dns_servers": [], "domain": None, "fqdn": vm,
+         "fixed": True},
     ]
 
 
@@ -68,7 +69,7 @@ def object_bytes(vm):
 
 
 def remove_test_objects():
-    for vm in (PREFIX + "2", PREFIX + "3", PREFIX + "4"):
+    for vm in (PREFIX + "2", PREFIX + "3", PREFIX + "4", PREFIX + "6"):
         rados("rm", "gridvirt_seed." + vm)
         subprocess.run(RBD + ["rm", "system_" + vm], capture_output=True, check=False)
 
@@ -282,9 +283,12 @@ def test_store_rados_puts_the_seed_in_the_pool_not_on_the_host():
 
 
 def seeded_domain_xml(vm, seed_file):
+    """The lab guest's XML with the seed attached as the template attaches it (None: none)."""
     root = etree.fromstring(lab.guest_xml(vm))
     etree.SubElement(root, "name").text = vm
     root.insert(0, root[-1])
+    if seed_file is None:
+        return etree.tostring(root, encoding="unicode", pretty_print=True)
     disk = etree.SubElement(root.find("devices"), "disk", type="file", device="cdrom")
     etree.SubElement(disk, "driver", name="qemu", type="raw")
     etree.SubElement(disk, "source", file=seed_file)
@@ -306,13 +310,18 @@ def agent(action, vm, config, **parameters):
                           check=False, timeout=120)
 
 
+def store_definition(vm, xml):
+    """What cluster_vm leaves in the pool for the agent: system_<vm> with its `xml` metadata."""
+    subprocess.run(RBD + ["create", "--size", "1M", "system_" + vm], check=True)
+    subprocess.run(RBD + ["image-meta", "set", "system_" + vm, "xml", xml], check=True,
+                   capture_output=True)
+
+
 def test_the_agent_writes_the_seed_to_the_starting_node_before_the_vm_starts():
     vm = PREFIX + "4"
     path = seed_path(vm)
     ok(vm, store="rados")
-    subprocess.run(RBD + ["create", "--size", "1M", "system_" + vm], check=True)
-    subprocess.run(RBD + ["image-meta", "set", "system_" + vm, "xml",
-                          seeded_domain_xml(vm, path)], check=True, capture_output=True)
+    store_definition(vm, seeded_domain_xml(vm, path))
     assert not os.path.exists(path)
     with tempfile.TemporaryDirectory() as directory:
         config = os.path.join(directory, vm + ".xml")
@@ -328,5 +337,21 @@ def test_the_agent_writes_the_seed_to_the_starting_node_before_the_vm_starts():
                 assert handle.read() == object_bytes(vm)
         finally:
             # The guest has no OS to answer ACPI: power it off rather than wait out the timeout.
+            stopped = agent("stop", vm, config, force_stop="true")
+        assert stopped.returncode == 0, stopped.stderr
+
+
+def test_the_agent_writes_no_seed_the_domain_does_not_use_and_still_starts_it():
+    vm = PREFIX + "6"
+    ok(vm, store="rados")
+    store_definition(vm, seeded_domain_xml(vm, None))
+    with tempfile.TemporaryDirectory() as directory:
+        config = os.path.join(directory, vm + ".xml")
+        started = agent("start", vm, config)
+        try:
+            assert started.returncode == 0, started.stderr
+            assert lab.domain_state(vm) == lab.libvirt.VIR_DOMAIN_RUNNING
+            assert not os.path.exists(seed_path(vm))
+        finally:
             stopped = agent("stop", vm, config, force_stop="true")
         assert stopped.returncode == 0, stopped.stderr
