@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
+import io
 import ipaddress
 import json
 import os
@@ -292,7 +293,8 @@ def build_image(run, seed, path):
         run_checked(run, [mkfs, "-n", SEED_LABEL, temporary],
                     "Cannot make the seed's FAT filesystem with mkfs.vfat")
         for name in DOCUMENT_NAMES:
-            with open(os.path.join(sources, name), "w") as handle:
+            # UTF-8 whatever the locale: key comments may hold any character.
+            with io.open(os.path.join(sources, name), "w", encoding="utf-8") as handle:
                 handle.write(seed.documents[name])
         run_checked(run, [mcopy, "-i", temporary]
                     + [os.path.join(sources, name) for name in DOCUMENT_NAMES] + ["::"],

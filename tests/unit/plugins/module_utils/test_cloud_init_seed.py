@@ -76,6 +76,12 @@ def test_a_hostname_with_dots_is_the_fqdn_and_no_domain_leaves_the_short_name():
         "hostname": "web1", "fqdn": "web1"}
 
 
+def test_a_key_comment_may_hold_any_printable_character():
+    key = KEY + " Zoë's laptop"
+    assert user_data(cis.Seed("web1", [address()], ssh_authorized_keys=[key]))[
+        "ssh_authorized_keys"] == [key]
+
+
 def test_same_inputs_give_the_same_documents_and_instance_id():
     first = cis.Seed("web1", [address(0), address(1)], ssh_authorized_keys=[KEY])
     again = cis.Seed("web1", [address(1), address(0)], ssh_authorized_keys=[KEY])
