@@ -43,9 +43,8 @@ attributes:
 options:
   vm:
     description:
-      - The VM's name.
+      - The VM's name. One of O(vm) and O(nics) is required.
     type: str
-    required: true
   nic:
     description:
       - The NIC's index in the VM's definition (0 to 63). Default 0 with O(state=present); with
@@ -70,6 +69,68 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  nics:
+    description:
+      - Many NICs at once, in one transaction (the deploy roles' single call per play),
+        instead of O(vm). Each item takes O(vm), O(nic), O(pool), O(ip) and O(mac) as above.
+        Returns RV(addresses).
+    type: list
+    elements: dict
+    suboptions:
+      vm:
+        description: The VM's name.
+        type: str
+        required: true
+      nic:
+        description: The NIC's index.
+        type: int
+        default: 0
+      pool:
+        description: The pool whose IP the NIC gets; omitted, a MAC only.
+        type: str
+      ip:
+        description: A fixed IP of O(nics[].pool).
+        type: str
+      mac:
+        description: A fixed MAC.
+        type: str
+  pools:
+    description:
+      - With O(nics), pools created or changed first, in the same transaction; each item takes
+        the options of M(gridvirt.kvm.address_pool) (C(name), C(cidr), C(ranges), C(gateway),
+        C(dns_servers), C(domain), C(mac_prefix), C(release_hold)).
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: The pool's name.
+        type: str
+        required: true
+      cidr:
+        description: Its network.
+        type: str
+      ranges:
+        description: The addresses it hands out.
+        type: list
+        elements: str
+      gateway:
+        description: Its gateway.
+        type: str
+      dns_servers:
+        description: Its DNS servers.
+        type: list
+        elements: str
+        default: []
+      domain:
+        description: Its domain.
+        type: str
+      mac_prefix:
+        description: The prefix of its generated MACs.
+        type: str
+      release_hold:
+        description: Seconds a released address is kept out of reuse.
+        type: int
+        default: 2592000
 """
 
 EXAMPLES = r"""
@@ -86,6 +147,16 @@ EXAMPLES = r"""
     pool: lab
     ip: 10.20.0.10
     mac: "52:54:00:aa:bb:cc"
+
+- name: A play's pools and NICs in one call
+  gridvirt.kvm.address:
+    pools:
+      - {name: lab, cidr: 10.20.0.0/24, gateway: 10.20.0.1}
+    nics:
+      - {vm: db1, nic: 0, pool: lab}
+      - {vm: db1, nic: 1}
+      - {vm: web1, nic: 0, pool: lab, ip: 10.20.0.20}
+  register: play_addresses
 
 - name: Release every address of db1
   gridvirt.kvm.address:
@@ -156,6 +227,15 @@ address:
     domain: lab.example
     fqdn: db1.lab.example
     fixed: false
+addresses:
+  description: With O(nics), each NIC's address in the form of RV(address), in the order of O(nics).
+  returned: success and O(nics) given
+  type: list
+  elements: dict
+  sample:
+    - {vm: db1, nic: 0, pool: lab, mac: "02:67:76:3a:9c:01", ip: 10.20.0.142, prefix: 24,
+       gateway: 10.20.0.1, dns_servers: [10.20.0.1], domain: lab.example,
+       fqdn: db1.lab.example, fixed: false}
 released:
   description: The addresses released, in the form of RV(address).
   returned: success and O(state=absent)
@@ -171,7 +251,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils._address import registry
 from ansible_collections.gridvirt.kvm.plugins.module_utils._address.request import (
-    address_argument_spec, address_request, open_store)
+    ADDRESS_RULES, address_argument_spec, address_request, batch_request, open_store)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 
 
@@ -188,18 +268,33 @@ def release(state, ask):
     return dict(changed=bool(released), released=released)
 
 
+def converge(state, pools, asks):
+    changed, addresses = registry.converge(state, pools, asks)
+    return dict(changed=changed, addresses=addresses)
+
+
+def operation_of(params):
+    """The registry operation the task asks for, its input checked before any I/O."""
+    if params.get("nics") is not None:
+        pools, asks = batch_request(params)
+        return lambda state: converge(state, pools, asks)
+    ask = address_request(params)
+    act = release if params["state"] == "absent" else allocate
+    return lambda state: act(state, ask)
+
+
 def run(module):
-    ask = address_request(module.params)
-    operation = release if module.params["state"] == "absent" else allocate
+    operation = operation_of(module.params)
     store = open_store(module.params["registry"], module.run_command)
     try:
-        return store.transact(lambda state: operation(state, ask), check_mode=module.check_mode)
+        return store.transact(operation, check_mode=module.check_mode)
     finally:
         store.close()
 
 
 def main():
-    module = AnsibleModule(argument_spec=address_argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=address_argument_spec(), supports_check_mode=True,
+                           **ADDRESS_RULES)
     try:
         module.exit_json(**run(module))
     except VmError as exc:

@@ -293,3 +293,18 @@ def describe(owner, record, pool):
         "domain": domain, "fqdn": "%s.%s" % (owner[0], domain) if domain else owner[0],
         "fixed": bool(record.get("fixed_mac") or record.get("fixed_ip")),
     }
+
+
+def converge(state, pools, asks):
+    """Pools first, then every NIC's address, in one transaction (the deploy roles' single
+    call per play); returns (changed, [address])."""
+    changed = False
+    for pool in pools:
+        changed = put_pool(state, pool)[0] or changed
+    out = []
+    for ask in asks:
+        nic_changed, record = allocate(state, ask)
+        changed = changed or nic_changed
+        pool = state.pool(record["pool"]) if record.get("pool") else None
+        out.append(describe((ask.vm, ask.nic), record, pool))
+    return changed, out

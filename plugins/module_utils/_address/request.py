@@ -54,15 +54,32 @@ def pool_argument_spec():
 
 def address_argument_spec():
     argument_spec = dict(
-        vm=dict(type="str", required=True),
+        vm=dict(type="str"),
         nic=dict(type="int"),
         pool=dict(type="str"),
         ip=dict(type="str"),
         mac=dict(type="str"),
         state=dict(type="str", choices=STATES, default="present"),
+        nics=dict(type="list", elements="dict", options=dict(
+            vm=dict(type="str", required=True),
+            nic=dict(type="int", default=0),
+            pool=dict(type="str"),
+            ip=dict(type="str"),
+            mac=dict(type="str"),
+        )),
+        pools=dict(type="list", elements="dict", options=dict(
+            (k, v) for k, v in pool_argument_spec().items() if k not in ("state", "registry"))),
     )
     argument_spec.update(registry_argument_spec())
     return argument_spec
+
+
+# vm names one NIC, nics many; pools only come with nics (the roles' one call per play).
+ADDRESS_RULES = dict(
+    required_one_of=[("vm", "nics")],
+    mutually_exclusive=[("vm", "nics")],
+    required_by={"pools": "nics"},
+)
 
 
 def info_argument_spec():
@@ -106,11 +123,29 @@ def pool_request(params):
 
 def address_request(params):
     """What a task of the address module asks for one NIC (checked before any I/O)."""
+    return nic_request(dict(params, nic=params.get("nic")), params["state"])
+
+
+def batch_request(params):
+    """The pools and NICs of a batch call, all checked before any I/O."""
+    if params["state"] == "absent":
+        raise VmError("nics allocates; release a VM's addresses with vm and state=absent.")
+    pools = [pool_request(dict(p, state="present")) for p in params.get("pools") or []]
+    asks = [nic_request(n, "present") for n in params["nics"]]
+    seen = set()
+    for ask in asks:
+        if (ask.vm, ask.nic) in seen:
+            raise VmError("nics names NIC %d of VM %s twice." % (ask.nic, ask.vm))
+        seen.add((ask.vm, ask.nic))
+    return pools, asks
+
+
+def nic_request(params, state):
     spec.validate_vm_name(params["vm"])
     nic = params.get("nic")
     if nic is not None and not 0 <= nic <= 63:
         raise VmError("nic is the NIC's index, 0 to 63 (got %d)." % nic)
-    if params["state"] == "absent":
+    if state == "absent":
         return Ask(params["vm"], nic)
     return Ask(params["vm"], nic or 0, pool=params.get("pool"), ip=params.get("ip"),
                mac=params.get("mac"))

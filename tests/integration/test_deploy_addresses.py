@@ -1,0 +1,137 @@
+"""The deploy roles with the address registry (issue 15), on the lab: the inventory's pools
+converged, each NIC with address_pool given the registry's MAC (its IP kept for DHCP, DNS and
+cloud-init), fixed MACs recorded, a rerun unchanged, removal releasing, a redeploy getting the
+same address back; standalone VMs with the SQLite registry, cluster VMs with the RADOS one."""
+import json
+import os
+import re
+import subprocess
+import tempfile
+
+import pytest
+from lxml import etree
+
+import cluster_lab as cl
+import lab
+from address_lab import Registry
+
+PREFIX = "iad"
+BRIDGE = "gvaddrt0"
+LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}
+VM_VARS = {"vm_disk": lab.GUEST_IMAGE, "domain_type": "qemu", "memory": 128,
+           "serial_log": lab.SERIAL_LOG % "{{ inventory_hostname }}", "hypervisor": lab.HOST}
+POOLS = {"lab": {"cidr": "10.77.0.0/24", "gateway": "10.77.0.1", "dns_servers": ["10.77.0.1"],
+                 "domain": "lab.example"}}
+POOL_NIC = {"name": BRIDGE, "address_pool": "lab"}
+FIXED_NIC = {"name": BRIDGE, "mac_address": "52:54:00:77:00:02", "address_pool": "lab",
+             "ip": "10.77.0.2"}
+
+clean = cl.cleanup_fixture(PREFIX)
+
+
+@pytest.fixture(scope="module")
+def bridge():
+    """A bridge for the guests' NICs, with no address: nothing leaves it."""
+    subprocess.run(["ip", "link", "add", BRIDGE, "type", "bridge"], capture_output=True,
+                   check=False)
+    subprocess.run(["ip", "link", "set", BRIDGE, "up"], check=True)
+    yield BRIDGE
+    subprocess.run(["ip", "link", "del", BRIDGE], check=False)
+
+
+def deploy(kind, vms, registry, *extra_args):
+    """ansible-playbook deploy_vms_<kind>.yaml over ``vms`` {name: vars} -> (rc, output)."""
+    group = "VMs" if kind == "cluster" else "standalone_VMs"
+    hosts = dict((vm, dict(VM_VARS, **extra)) for vm, extra in vms.items())
+    inventory = {"all": {"vars": {"address_pools": POOLS, "address_registry": registry.option},
+                         "children": {"hypervisors": {"hosts": {lab.HOST: LOCAL}},
+                                      group: {"hosts": hosts}}}}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "hosts.yml")
+        with open(path, "w") as handle:
+            json.dump(inventory, handle)
+        env = dict(lab.ansible_env(), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+        playbook = os.path.join(lab.REPO, "playbooks", "deploy_vms_%s.yaml" % kind)
+        proc = subprocess.run(["ansible-playbook", "-i", path, playbook] + list(extra_args),
+                              cwd=lab.REPO, env=env, capture_output=True, text=True,
+                              timeout=900, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-4000:]
+    return output
+
+
+def changed_counts(output):
+    return [int(n) for n in re.findall(r"^\S+\s+:\s+ok=\d+\s+changed=(\d+)", output, re.M)]
+
+
+def registry_addresses(registry):
+    info = registry.info()
+    assert not info["failed"], info
+    return dict(((a["vm"], a["nic"]), a) for a in info["addresses"])
+
+
+def nic_macs(root):
+    return [m.get("address") for m in root.findall("devices/interface/mac")]
+
+
+def cluster_xml(vm):
+    return etree.fromstring(cl.image_meta("system_" + vm)["xml"].encode())
+
+
+def test_standalone_vms_get_their_nics_addresses(clean, bridge, tmp_path):
+    registry = Registry("sqlite", tmp_path)
+    vms = {PREFIX + "s1": {"bridges": [POOL_NIC]},
+           PREFIX + "s2": {"bridges": [POOL_NIC, FIXED_NIC]}}
+    console = lab.Console(PREFIX + "s1")
+    deploy("standalone", vms, registry)
+    addresses = registry_addresses(registry)
+    s1, s2 = (addresses[(vm, 0)] for vm in sorted(vms))
+    assert s1["ip"] != s2["ip"] and s1["mac"] != s2["mac"]
+    assert s1["ip"].startswith("10.77.0.") and s1["fqdn"] == PREFIX + "s1.lab.example"
+    fixed = addresses[(PREFIX + "s2", 1)]
+    assert fixed["fixed"] and fixed["ip"] == "10.77.0.2" and fixed["mac"] == "52:54:00:77:00:02"
+    assert nic_macs(lab.domain_xml(PREFIX + "s1")) == [s1["mac"]]
+    assert nic_macs(lab.domain_xml(PREFIX + "s2")) == [s2["mac"], fixed["mac"]]
+    # The guest really runs with that NIC.
+    assert console.wait_boot()["name"] == PREFIX + "s1"
+
+    before = registry.fingerprint()
+    rerun = deploy("standalone", vms, registry)
+    assert set(changed_counts(rerun)) == {0}, rerun[-3000:]
+    assert registry.fingerprint() == before
+
+    # Removed: released; deployed again: the same MAC and IP.
+    deploy("standalone", dict(vms, **{PREFIX + "s2": dict(vms[PREFIX + "s2"], vm_state="absent")}),
+           registry)
+    assert PREFIX + "s2" not in lab.domain_names()
+    assert not [k for k in registry_addresses(registry) if k[0] == PREFIX + "s2"]
+    deploy("standalone", vms, registry)
+    again = registry_addresses(registry)
+    assert again[(PREFIX + "s2", 0)] == s2 and again[(PREFIX + "s2", 1)] == fixed
+    assert nic_macs(lab.domain_xml(PREFIX + "s2")) == [s2["mac"], fixed["mac"]]
+
+
+def test_cluster_vms_with_the_rados_registry_and_prune(clean, bridge, tmp_path):
+    registry = Registry("rados", tmp_path)
+    registry.wipe()
+    try:
+        vms = {PREFIX + "c1": {"bridges": [POOL_NIC]}, PREFIX + "c2": {"bridges": [POOL_NIC]}}
+        deploy("cluster", vms, registry)
+        addresses = registry_addresses(registry)
+        c1, c2 = addresses[(PREFIX + "c1", 0)], addresses[(PREFIX + "c2", 0)]
+        assert c1["ip"] != c2["ip"] and c1["mac"] != c2["mac"]
+        assert nic_macs(cluster_xml(PREFIX + "c1")) == [c1["mac"]]
+        assert cl.wait_status(PREFIX + "c1", "Started")
+        # --check of a new VM predicts, allocates nothing.
+        before = registry.fingerprint()
+        deploy("cluster", dict(vms, **{PREFIX + "c3": {"bridges": [POOL_NIC]}}), registry,
+               "--check")
+        assert registry.fingerprint() == before
+        # c2 pruned: its address released, c1's kept.
+        deploy("cluster", {PREFIX + "c1": vms[PREFIX + "c1"]}, registry,
+               "-e", "prune_unlisted=true", "-e", "prune_unlisted_match=^%s" % PREFIX)
+        assert PREFIX + "c2" not in cl.groups()
+        left = registry_addresses(registry)
+        assert (PREFIX + "c2", 0) not in left and left[(PREFIX + "c1", 0)] == c1
+    finally:
+        registry.wipe()
