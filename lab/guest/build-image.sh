@@ -25,7 +25,7 @@ mkdir -p "$(dirname "$OUT")"
 OUT_DIR=$(cd "$(dirname "$OUT")" && pwd)
 CACHE=${GUEST_CACHE:-$OUT_DIR/cache}
 MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk
-    scsi_common scsi_mod sd_mod virtio_scsi button evdev)
+    scsi_common scsi_mod sd_mod virtio_scsi button evdev failover net_failover virtio_net)
 BOOT_MIB=16      # FAT partition: kernel (~8 MiB) + initramfs (~2 MiB)
 START_MIB=1
 

@@ -1,0 +1,274 @@
+"""The address_services role against real daemons: a registry address becomes a DHCP lease a
+booted guest really gets, and a DNS name dnsmasq really answers; releasing it removes both.
+
+The lab's `dhcp` component (lab/components/dhcp.sh) runs dnsmasq, with the configuration the
+role wrote, in a network namespace behind the bridge gvaddr0, where this machine has no
+address: the guest's NIC sits on that bridge, DNS queries are sent from inside the namespace.
+The steps run in file order and share one registry, one guest and one dnsmasq.
+"""
+import json
+import os
+import random
+import re
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+from lxml import etree
+
+import lab
+
+PREFIX = "ias"
+VM = PREFIX + "vm1"
+POOL = "gvtest"
+DOMAIN = "gvlab.test"
+NETNS = "gvdhcp"
+BRIDGE = "gvaddr0"
+SERVER = "10.213.77.1"  # the namespace side of the lab's DHCP network (lab/components/dhcp.sh)
+INSTANCE = "gvlab"
+NODE_DIR = os.path.join(os.environ.get("LAB_DIR", os.path.join(lab.REPO, ".lab")), "nodes", "local")
+PID_FILE = os.path.join(NODE_DIR, "run", "dnsmasq-dhcp.pid")  # the lab's record of dnsmasq
+DISK = os.path.join(lab.POOL_DIR, VM + ".disk0.qcow2")
+DHCP_RE = r"gridvirt-guest: dhcp ip=(\S+) hostname=(\S*)"
+
+
+# ---- a DNS client without dnspython: one A query over UDP ------------------------------------
+
+def dns_query(name, qid):
+    """The bytes of a recursive A/IN query for ``name``."""
+    header = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    labels = b"".join(struct.pack("B", len(p)) + p.encode() for p in name.split("."))
+    return header + labels + b"\x00" + struct.pack("!HH", 1, 1)
+
+
+def _skip_name(data, offset):
+    """Offset after the (possibly compressed) name at ``offset``."""
+    while True:
+        length = data[offset]
+        if length & 0xC0 == 0xC0:  # a pointer ends the name
+            return offset + 2
+        if length == 0:
+            return offset + 1
+        offset += 1 + length
+
+
+def dns_answer(data, qid):
+    """-> (rcode, [IPv4 addresses of the A records]) of a reply to query ``qid``."""
+    rid, flags, qdcount, ancount = struct.unpack("!HHHH", data[:8])
+    assert rid == qid, "a reply to another query"
+    offset = 12
+    for _index in range(qdcount):
+        offset = _skip_name(data, offset) + 4
+    addresses = []
+    for _index in range(ancount):
+        offset = _skip_name(data, offset)
+        rtype, _rclass, _ttl, rdlength = struct.unpack("!HHIH", data[offset:offset + 10])
+        offset += 10
+        if rtype == 1:
+            addresses.append(socket.inet_ntoa(data[offset:offset + rdlength]))
+        offset += rdlength
+    return flags & 0x000F, addresses
+
+
+def netns_udp_socket(netns):
+    """A UDP socket of network namespace ``netns``: made by a thread that entered it (setns
+    changes only the calling thread), so this process stays where it is."""
+    made = {}
+
+    def enter():
+        with open("/run/netns/%s" % netns) as handle:
+            os.setns(handle.fileno(), os.CLONE_NEWNET)
+        made["socket"] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+    thread = threading.Thread(target=enter)
+    thread.start()
+    thread.join()
+    return made["socket"]
+
+
+def resolve(name, server=SERVER):
+    """Ask the lab's dnsmasq, from inside its namespace -> (rcode, addresses)."""
+    sock = netns_udp_socket(NETNS)
+    try:
+        sock.settimeout(5)
+        qid = random.randint(1, 0xFFFF)
+        sock.sendto(dns_query(name, qid), (server, 53))
+        return dns_answer(sock.recv(4096), qid)
+    finally:
+        sock.close()
+
+
+# ---- the lab around the test ------------------------------------------------------------------
+
+def lab_sh(*args, env_extra=None):
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    return subprocess.run([os.path.join(lab.REPO, "lab", "lab.sh")] + list(args), env=env,
+                          capture_output=True, text=True, check=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    """The registry, the inventory and the role's variables of this test."""
+    base = tmp_path_factory.mktemp("address_services")
+    registry = {"backend": "sqlite", "path": str(base / "addr.db")}
+    inventory = base / "hosts.yml"
+    host = {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}
+    inventory.write_text(json.dumps({"all": {"children": {
+        "hypervisors": {"hosts": {lab.HOST: host}},
+        "address_servers": {"hosts": {lab.HOST: host}}}}}))
+    role_vars = {
+        "address_registry": registry,
+        "address_services_instance": INSTANCE,
+        "address_services_config_dir": str(base / "dnsmasq"),
+        "address_services_interfaces": ["gvdhcp0"],
+        "address_services_pid_file": PID_FILE,
+        "address_services_lease_file": str(base / "leases" / "gvlab.leases"),
+        "address_services_dnsmasq_service": "unmanaged",
+    }
+    vars_file = base / "vars.json"
+    vars_file.write_text(json.dumps(role_vars))
+    return {"base": base, "registry": registry, "inventory": str(inventory),
+            "vars": str(vars_file), "conf": base / "dnsmasq" / (INSTANCE + ".conf"),
+            "hosts": base / "dnsmasq" / (INSTANCE + ".dhcp-hosts"),
+            "names": base / "dnsmasq" / (INSTANCE + ".addn-hosts")}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def clean_lab(work):
+    """No guest of this test and no lab dnsmasq before; both stopped and gone after."""
+    lab.remove_everything(PREFIX)
+    yield
+    lab.remove_everything(PREFIX)  # the guest leaves the bridge before the bridge goes
+    lab_sh("down", "dhcp")
+
+
+def run_role(work, check=False):
+    """ansible-playbook playbooks/address_services.yaml -> (changed count, output)."""
+    env = dict(lab.ansible_env(), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+    cmd = ["ansible-playbook", "-i", work["inventory"], "-e", "@" + work["vars"],
+           os.path.join(lab.REPO, "playbooks", "address_services.yaml")]
+    if check:
+        cmd.append("--check")
+    proc = subprocess.run(cmd, cwd=lab.REPO, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    recap = re.search(r"^%s\s+:\s+ok=\d+\s+changed=(\d+)" % lab.HOST, proc.stdout, re.M)
+    assert recap, proc.stdout[-4000:]
+    return int(recap.group(1)), proc.stdout
+
+
+def module(work, name, args):
+    args = dict(args, registry=work["registry"])
+    result = lab.run_module(args, module="gridvirt.kvm." + name, inventory=work["inventory"])
+    assert not result["failed"], result
+    return result
+
+
+def guest_xml(mac):
+    """The lab guest with one virtio NIC on the DHCP test bridge, with the registry's MAC."""
+    nic = etree.Element("interface", type="bridge")
+    etree.SubElement(nic, "mac", address=mac)
+    etree.SubElement(nic, "source", bridge=BRIDGE)
+    etree.SubElement(nic, "model", type="virtio")
+    disk = etree.Element("disk", type="file", device="disk")
+    etree.SubElement(disk, "driver", name="qemu", type="qcow2")
+    etree.SubElement(disk, "source", file=DISK)
+    etree.SubElement(disk, "target", dev="vda", bus="virtio")
+    root = etree.fromstring(lab.guest_xml(VM, nics=0, extra_devices=[disk, nic]))
+    etree.SubElement(root, "name").text = VM
+    return etree.tostring(root, encoding="unicode")
+
+
+def boot_guest(mac):
+    # A copy, not an overlay: the lab image may be rebuilt while the guest runs.
+    subprocess.run(["qemu-img", "convert", "-O", "qcow2", lab.GUEST_IMAGE, DISK], check=True)
+    c = lab.conn()
+    try:
+        c.defineXML(guest_xml(mac)).create()
+    finally:
+        c.close()
+
+
+def wait_until(what, predicate, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("%s: not within %ss" % (what, timeout))
+
+
+# ---- the steps --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def allocated(work):
+    module(work, "address_pool", {
+        "name": POOL, "cidr": "10.213.77.0/24", "ranges": ["10.213.77.100-10.213.77.199"],
+        "gateway": SERVER, "dns_servers": [SERVER], "domain": DOMAIN})
+    return module(work, "address", {"vm": VM, "nic": 0, "pool": POOL})["address"]
+
+
+def test_role_writes_the_registry_reservation(work, allocated):
+    changed, _out = run_role(work)
+    assert changed > 0
+    assert "%s,%s,%s" % (allocated["mac"], allocated["ip"], VM) in \
+        work["hosts"].read_text().splitlines()
+    assert "%s %s.%s %s" % (allocated["ip"], VM, DOMAIN, VM) in \
+        work["names"].read_text().splitlines()
+    conf = work["conf"].read_text().splitlines()
+    assert "dhcp-range=set:pool-%s,10.213.77.0,static,255.255.255.0,12h" % POOL in conf
+    assert "local=/%s/" % DOMAIN in conf
+
+
+def test_guest_gets_its_registry_address_over_dhcp(work, allocated):
+    lab_sh("up", "dhcp", env_extra={"LAB_DHCP_CONF": str(work["conf"])})
+    console = lab.Console(VM)
+    started = time.monotonic()
+    boot_guest(allocated["mac"])
+    lease = console.wait_for(DHCP_RE, timeout=120)
+    print("DHCP lease on the console %.1f s after the guest started"
+          % (time.monotonic() - started))
+    assert lease.group(1) == allocated["ip"]
+    assert lease.group(2) == VM
+
+
+def test_dns_answers_the_vm_name(allocated):
+    assert resolve("%s.%s" % (VM, DOMAIN)) == (0, [allocated["ip"]])
+    assert resolve(VM) == (0, [allocated["ip"]])
+
+
+def test_release_checked_changes_nothing(work, allocated):
+    module(work, "address", {"vm": VM, "nic": 0, "state": "absent"})
+    before = work["hosts"].read_text(), work["names"].read_text()
+    changed, _out = run_role(work, check=True)
+    assert changed > 0
+    assert (work["hosts"].read_text(), work["names"].read_text()) == before
+    assert resolve("%s.%s" % (VM, DOMAIN)) == (0, [allocated["ip"]])
+
+
+def test_released_address_leaves_dhcp_and_dns(work, allocated):
+    with open(PID_FILE) as handle:
+        pid = handle.read().strip()
+    changed, _out = run_role(work)
+    assert changed > 0
+    assert allocated["mac"] not in work["hosts"].read_text()
+    assert allocated["ip"] not in work["names"].read_text()
+    # SIGHUP, not a restart: the same dnsmasq now answers "no such name" (NXDOMAIN), although
+    # the guest still holds its lease.
+    wait_until("dnsmasq forgets %s" % VM, lambda: resolve("%s.%s" % (VM, DOMAIN)) == (3, []))
+    assert resolve(VM)[1] == []
+    with open(PID_FILE) as handle:
+        assert handle.read().strip() == pid
+
+
+def test_rerun_changes_nothing(work):
+    before = work["conf"].read_text(), work["hosts"].read_text(), work["names"].read_text()
+    changed, out = run_role(work)
+    assert changed == 0, out[-4000:]
+    assert (work["conf"].read_text(), work["hosts"].read_text(),
+            work["names"].read_text()) == before
