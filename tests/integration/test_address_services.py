@@ -141,15 +141,18 @@ def work(tmp_path_factory):
 def clean_lab(work):
     """No guest of this test and no lab dnsmasq before; both stopped and gone after."""
     lab.remove_everything(PREFIX)
+    undefine_network()
     yield
     lab.remove_everything(PREFIX)  # the guest leaves the bridge before the bridge goes
     lab_sh("down", "dhcp")
+    undefine_network()
 
 
-def run_role(work, check=False):
+def run_role(work, check=False, extra_vars=None):
     """ansible-playbook playbooks/address_services.yaml -> (changed count, output)."""
     env = dict(lab.ansible_env(), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
     cmd = ["ansible-playbook", "-i", work["inventory"], "-e", "@" + work["vars"],
+           "-e", json.dumps(extra_vars or {}),
            os.path.join(lab.REPO, "playbooks", "address_services.yaml")]
     if check:
         cmd.append("--check")
@@ -272,3 +275,71 @@ def test_rerun_changes_nothing(work):
     assert changed == 0, out[-4000:]
     assert (work["conf"].read_text(), work["hosts"].read_text(),
             work["names"].read_text()) == before
+
+
+# ---- libvirt_network mode: the same reservations in a libvirt network's definition ----------
+# The network is defined, not started: starting it would give this machine an address on its
+# bridge. The running-network path (the same update API with AFFECT_LIVE) is covered by
+# tests/unit/plugins/module_utils/test_libvirt_network.py on libvirt's test driver.
+
+NETWORK = PREFIX + "net"
+VM2 = PREFIX + "vm2"
+
+
+def undefine_network():
+    c = lab.conn()
+    try:
+        if NETWORK in c.listDefinedNetworks() + c.listNetworks():
+            net = c.networkLookupByName(NETWORK)
+            if net.isActive():
+                net.destroy()
+            net.undefine()
+    finally:
+        c.close()
+
+
+def network_hosts():
+    """(DHCP hosts, DNS hosts) of the network's definition, as attribute tuples."""
+    root = etree.fromstring(subprocess.run(
+        ["virsh", "-c", lab.URI, "net-dumpxml", "--inactive", NETWORK],
+        capture_output=True, text=True, check=True).stdout.encode())
+    dhcp = [(h.get("mac"), h.get("ip"), h.get("name")) for h in root.findall("ip/dhcp/host")]
+    dns = [(h.get("ip"), [n.text for n in h.findall("hostname")]) for h in root.findall("dns/host")]
+    return dhcp, dns
+
+
+@pytest.fixture(scope="module")
+def network_mode(work):
+    net = etree.Element("network")
+    etree.SubElement(net, "name").text = NETWORK
+    etree.SubElement(net, "bridge", name="gvaddrnet0")
+    etree.SubElement(net, "ip", address=SERVER, netmask="255.255.255.0")
+    c = lab.conn()
+    try:
+        c.networkDefineXML(etree.tostring(net, encoding="unicode"))
+    finally:
+        c.close()
+    return {"address_services_mode": "libvirt_network", "address_services_libvirt_network": NETWORK}
+
+
+def test_libvirt_network_gets_the_reservation(work, network_mode):
+    address = module(work, "address", {"vm": VM2, "nic": 0, "pool": POOL})["address"]
+    changed, _out = run_role(work, extra_vars=network_mode)
+    assert changed > 0
+    assert network_hosts() == ([(address["mac"], address["ip"], VM2)],
+                               [(address["ip"], ["%s.%s" % (VM2, DOMAIN), VM2])])
+    changed, out = run_role(work, extra_vars=network_mode)
+    assert changed == 0, out[-4000:]
+
+
+def test_libvirt_network_loses_the_released_reservation(work, network_mode):
+    module(work, "address", {"vm": VM2, "nic": 0, "state": "absent"})
+    before = network_hosts()
+    changed, _out = run_role(work, check=True, extra_vars=network_mode)
+    assert changed > 0
+    assert network_hosts() == before
+    changed, _out = run_role(work, extra_vars=network_mode)
+    assert changed > 0
+    assert network_hosts() == ([], [])
+    changed, out = run_role(work, extra_vars=network_mode)
+    assert changed == 0, out[-4000:]
