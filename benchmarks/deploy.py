@@ -3,7 +3,8 @@ of BENCH_DEPLOY_FRESH VMs, then, with 2, 10 and 30 VMs registered (BENCH_DEPLOY_
 defined and stopped, vm_state: present, so that 30 TCG guests do not load the 2 cores), the
 no-op rerun of a play over them against a play doing only `ping` per VM on the same host
 with the same delegation (medians of BENCH_DEPLOY_REPEAT paired runs), and the rerun of a
-10-VM play with 30 VMs registered. With BENCH_BASELINE (another checkout with its .build
+10-VM play with 30 VMs registered, and the rerun of 10 VMs whose NICs take their addresses
+from the address registry. With BENCH_BASELINE (another checkout with its .build
 link), the fresh deploy and the 10-VM rerun are measured with that code too, in the same
 run."""
 import json
@@ -23,11 +24,20 @@ BASELINE = os.environ.get("BENCH_BASELINE")
 KINDS = {"cluster": ("VMs", "bd-c"), "standalone": ("standalone_VMs", "bd-s")}
 
 
-def inventory(path, kind, count):
+def inventory(path, kind, count, registry=None):
+    """With ``registry`` (a path), each VM has a NIC whose MAC and IP come from the address
+    registry (an SQLite file there): the rerun then also converges every VM's address."""
     group, prefix = KINDS[kind]
     vm = {"vm_disk": lab.GUEST_IMAGE, "domain_type": "qemu", "memory": 128,
           "vm_state": "present", "hypervisor": lab.HOST}
-    data = {"all": {"children": {
+    addresses = {}
+    if registry:
+        # Defined, never started: the bridge need not exist.
+        vm["bridges"] = [{"name": "gvbench0", "address_pool": "bench"}]
+        addresses = {"address_pools": {"bench": {"cidr": "10.97.0.0/24", "gateway": "10.97.0.1",
+                                                 "domain": "bench.example"}},
+                     "address_registry": {"path": registry}}
+    data = {"all": {"vars": addresses, "children": {
         "hypervisors": {"hosts": {lab.HOST: {"ansible_connection": "local",
                                              "ansible_python_interpreter": "/usr/bin/python3"}}},
         group: {"hosts": dict(("%s%d" % (prefix, i), vm) for i in range(count))}}}}
@@ -121,6 +131,11 @@ def kind_figures(kind, tmp):
     if FRESH < max(SIZES):
         figures["of_largest"] = paired_reruns(kind, paths[FRESH])
     remove_vms(kind, largest)
+    with_addresses = os.path.join(tmp, "%s-addresses.json" % kind)
+    inventory(with_addresses, kind, FRESH, registry=os.path.join(tmp, "addresses.db"))
+    run([playbook(kind)], with_addresses)
+    figures["addresses"] = paired_reruns(kind, with_addresses)
+    remove_vms(kind, with_addresses)
     return figures
 
 
@@ -143,6 +158,8 @@ def report_deploy(figures):
         if "of_largest" in figs:
             rows.append(("%d of %d registered" % (FRESH, max(int(c) for c in figs["sizes"])),
                          figs["of_largest"]))
+        if "addresses" in figs:
+            rows.append(("%d with registry addresses" % FRESH, figs["addresses"]))
         if "baseline_rerun" in figs:
             rows.append(("%d (baseline code)" % FRESH, figs["baseline_rerun"]))
         for label, pair in rows:

@@ -30,6 +30,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import lab  # noqa: E402  (the integration tests' lab helpers: XML of the test guest)
+import addresses  # noqa: E402  (benchmarks/addresses.py: the address registry's figures)
 import deploy  # noqa: E402  (benchmarks/deploy.py: the deploy playbook's figures)
 import ha  # noqa: E402  (benchmarks/ha.py: the three-node lab's figures)
 
@@ -333,6 +334,7 @@ def report(figures):
              "ansible-playbook runs (s)." % (os.cpu_count(), REPEAT)]
     lines += report_standalone_clone(figures) + report_noop(figures)
     lines += report_import(figures) + report_cluster(figures) + deploy.report_deploy(figures)
+    lines += addresses.report_addresses(figures)
     lines += ha.report_ha(figures)
     return "\n".join(lines) + "\n"
 
@@ -390,10 +392,11 @@ def report_import(figures):
 
 
 def main():
-    """BENCH_SECTIONS (comma-separated: clone, noop, import, cluster, deploy, ha; create: the
+    """BENCH_SECTIONS (comma-separated: clone, noop, import, cluster, deploy, addresses, ha; create: the
     cluster create alone) limits the run; cluster needs import (its ratios are against the same raw imports); ha runs last:
     it stops the one-node lab for the three-node one, and restarts it after."""
-    sections = os.environ.get("BENCH_SECTIONS", "clone,noop,import,cluster,deploy,ha").split(",")
+    sections = os.environ.get("BENCH_SECTIONS",
+                              "clone,noop,import,cluster,deploy,addresses,ha").split(",")
     os.makedirs(RESULTS, exist_ok=True)
     figures = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                "clone": {}}
@@ -411,6 +414,8 @@ def main():
         figures["cluster"] = {"create": cluster_create_throughput()}
     if "deploy" in sections:
         figures["deploy"] = deploy.deploy_figures()
+    if "addresses" in sections:
+        figures["addresses"] = addresses.address_figures()
     if "ha" in sections:
         figures["ha"] = ha.ha_figures()
     stamp = figures["time"].replace(":", "")

@@ -21,7 +21,7 @@ description:
   - The first candidate is derived from the VM's name and the NIC's index, so a rerun, or a VM
     removed and deployed again, gets the same MAC and IP (a released address is kept out of
     reuse for the pool's C(release_hold), unless nothing else is free).
-  - Allocation is atomic: tasks allocating at the same time (from any process, or any cluster
+  - Allocation is atomic. Tasks allocating at the same time (from any process, or any cluster
     node with the C(rados) backend) never get the same address.
   - O(ip) and O(mac) reserve fixed addresses (for example the ones existing VMs already use);
     one allocated to another NIC is refused with its owner's name.

@@ -18,12 +18,11 @@ description:
   - Reads the address registry once and returns its pools, each with its use, and its
     addresses, filtered by O(pool) or O(vm).
   - With O(orphans=true), also the allocations whose VM exists neither in the cluster
-    (O(cluster)) nor on any of the O(hypervisors): a VM removed behind Ansible's back.
+    (O(cluster)) nor on any of the O(hypervisors), such as a VM removed behind Ansible's back.
 author:
   - gridvirt.kvm contributors (@gridvirt)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.info_module
   - gridvirt.kvm.address_registry
 attributes:
   check_mode:

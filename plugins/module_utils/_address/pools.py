@@ -164,8 +164,8 @@ class Pool(object):
                 raise VmError("The range %r of pool %s is not a valid CIDR (%s)." % (
                     text, self.name, exc))
             if sub.version != self.network.version or not sub.subnet_of(self.network):
-                raise VmError("The range %s is outside pool %s (%s)." % (text, self.name,
-                                                                        self.network))
+                raise VmError("The range %s is outside pool %s (%s)."
+                              % (text, self.name, self.network))
             return int(sub.network_address), int(sub.broadcast_address)
         if text.count("-") > 1:
             raise VmError("The range %r of pool %s is neither 'first-last', one address nor a "

@@ -223,8 +223,8 @@ def _choose_mac(state, owner, pool, fixed_mac, previous, held):
     if fallback:
         return fallback
     raise VmError("No free MAC address under the prefix %s after %d attempts: the prefix is "
-                  "(nearly) exhausted; give the pool a shorter mac_prefix." % (prefix,
-                                                                             MAC_ATTEMPTS))
+                  "(nearly) exhausted; give the pool a shorter mac_prefix."
+                  % (prefix, MAC_ATTEMPTS))
 
 
 def _choose_ip(state, owner, pool, fixed_ip, previous, held):

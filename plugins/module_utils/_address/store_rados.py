@@ -51,8 +51,8 @@ class RadosStore(RbdConnection):
             if not state.writes or self._compare_and_write(generation, state.writes):
                 return result
         raise VmError("%s changed %d times while this task tried to write it: something "
-                      "rewrites it without pause." % (self.describe().capitalize(),
-                                                       MAX_ATTEMPTS))
+                      "rewrites it without pause."
+                      % (self.describe().capitalize(), MAX_ATTEMPTS))
 
     def read(self, operation):
         values, _generation = self._read_all()
