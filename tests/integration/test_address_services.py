@@ -148,8 +148,9 @@ def clean_lab(work):
     undefine_network()
 
 
-def run_role(work, check=False, extra_vars=None):
-    """ansible-playbook playbooks/address_services.yaml -> (changed count, output)."""
+def run_role(work, check=False, extra_vars=None, fails=False):
+    """ansible-playbook playbooks/address_services.yaml -> (changed count, output); with
+    ``fails``, the run must fail -> its output."""
     env = dict(lab.ansible_env(), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
     cmd = ["ansible-playbook", "-i", work["inventory"], "-e", "@" + work["vars"],
            "-e", json.dumps(extra_vars or {}),
@@ -158,6 +159,9 @@ def run_role(work, check=False, extra_vars=None):
         cmd.append("--check")
     proc = subprocess.run(cmd, cwd=lab.REPO, env=env, capture_output=True, text=True,
                           timeout=300, check=False)
+    if fails:
+        assert proc.returncode != 0, proc.stdout[-4000:]
+        return proc.stdout
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     recap = re.search(r"^%s\s+:\s+ok=\d+\s+changed=(\d+)" % lab.HOST, proc.stdout, re.M)
     assert recap, proc.stdout[-4000:]
@@ -267,6 +271,15 @@ def test_released_address_leaves_dhcp_and_dns(work, allocated):
     assert resolve(VM)[1] == []
     with open(PID_FILE) as handle:
         assert handle.read().strip() == pid
+
+
+def test_unknown_pool_is_refused_and_changes_nothing(work):
+    files = [work["conf"], work["hosts"], work["names"]]
+    before = [f.read_text() for f in files]
+    out = run_role(work, extra_vars={"address_services_pools": [POOL, "nosuch"]}, fails=True)
+    assert "The address registry has no pool nosuch (it holds: %s); fix " \
+        "address_services_pools." % POOL in " ".join(out.split())
+    assert [f.read_text() for f in files] == before
 
 
 def test_rerun_changes_nothing(work):
