@@ -293,19 +293,21 @@ def converge(conn, uri, name, hosts, purge, check_mode):
     (else of the running network)."""
     lv = deps.libvirt()
     net = lookup(conn, name, uri)
-    views = _views(lv, net)
-    changes, before, after = [], None, None
-    for flag, what, root in views:
-        steps = plan(root, hosts, purge, name)
-        if before is None:
-            before, after = entries_view(root), predicted(root, steps)
+    # Every copy planned before any change: a reservation refused by one changes neither.
+    plans = [(flag, what, root, plan(root, hosts, purge, name))
+             for flag, what, root in _views(lv, net)]
+    changes = []
+    for flag, what, _root, steps in plans:
         for step in steps:
             sentence = "%s of libvirt network %s: %s" % (what, name, step.sentence)
             if not check_mode:
                 _apply(lv, net, flag, step, sentence)
             changes.append(sentence)
-    return {"changed": bool(changes), "changes": changes, "before": before or {},
-            "after": after or {}}
+    if not plans:  # neither persistent nor active: libvirt has nothing to show
+        return {"changed": False, "changes": [], "before": {}, "after": {}}
+    _flag, _what, root, steps = plans[0]
+    return {"changed": bool(changes), "changes": changes, "before": entries_view(root),
+            "after": predicted(root, steps)}
 
 
 def _apply(lv, net, flag, step, sentence):
