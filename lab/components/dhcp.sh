@@ -83,10 +83,11 @@ dhcp_down() {
 }
 
 dhcp_status() {
-    local s=down net=absent
+    local s=down br=absent net=absent
     pid_alive "$(_dhcp_pidfile)" && s="up (pid $(cat "$(_dhcp_pidfile)"))"
-    [ -e "/run/netns/$LAB_DHCP_NETNS" ] && net="namespace $LAB_DHCP_NETNS, $LAB_DHCP_ADDR"
-    echo "dhcp: dnsmasq $s, bridge $LAB_DHCP_BRIDGE, $net"
+    ip link show "$LAB_DHCP_BRIDGE" >/dev/null 2>&1 && br=present
+    [ -e "/run/netns/$LAB_DHCP_NETNS" ] && net="present ($LAB_DHCP_ADDR)"
+    echo "dhcp: dnsmasq $s, bridge $LAB_DHCP_BRIDGE $br, namespace $LAB_DHCP_NETNS $net"
 }
 
 dhcp_reset() {
