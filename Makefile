@@ -72,6 +72,7 @@ else
 endif
 
 lab-down:
+	lab/lab.sh down dhcp
 	lab/lab.sh down
 	lab/lab.sh nodes-down
 

@@ -24,6 +24,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - gridvirt.kvm.address_registry
+  - gridvirt.kvm.address_fleet
 attributes:
   check_mode:
     support: full
@@ -46,34 +47,6 @@ options:
         that does not answer fails the task (otherwise every VM on it would look gone).
     type: bool
     default: false
-  cluster:
-    description:
-      - The cluster whose VMs (RBD groups) count as existing, reached from the host the task
-        runs on.
-    type: dict
-    suboptions:
-      pool:
-        description: RBD pool of the cluster's VMs.
-        type: str
-        default: rbd
-      ceph_conf:
-        description: Ceph configuration file.
-        type: path
-        default: /etc/ceph/ceph.conf
-      ceph_user:
-        description: Ceph client id, without C(client.).
-        type: str
-        default: libvirt
-      keyring:
-        description: Keyring of O(cluster.ceph_user); Ceph's default location when not given.
-        type: path
-  hypervisors:
-    description:
-      - libvirt URIs of the standalone hosts whose VMs count as existing (C(qemu:///system)
-        for the host the task runs on, C(qemu+ssh://root@host/system) for others).
-    type: list
-    elements: str
-    default: []
 """
 
 EXAMPLES = r"""

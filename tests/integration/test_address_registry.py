@@ -203,3 +203,50 @@ def test_registry_file_is_private(tmp_path):
     os.chmod(registry.path, 0o644)
     ok(registry.address(vm="gv-p"))
     assert oct(os.stat(registry.path).st_mode & 0o777) == oct(0o600)
+
+
+IMPORT_NETWORK = """<network><name>gv-import</name><bridge name="gvimp0"/>
+<ip address="10.79.0.1" netmask="255.255.255.0"><dhcp>
+<host mac="52:54:00:79:00:01" ip="10.79.0.50"/></dhcp></ip></network>"""
+
+
+def define_guest(c, name, macs):
+    root = etree.fromstring(guest_xml(name, nics=0))
+    etree.SubElement(root, "name").text = name
+    devices = root.find("devices")
+    for mac in macs:
+        nic = etree.SubElement(devices, "interface", type="user")
+        etree.SubElement(nic, "mac", address=mac)
+    return c.defineXML(etree.tostring(root, encoding="unicode"))
+
+
+def test_import_records_what_existing_vms_use(registry):
+    """MACs of existing VMs become fixed addresses (with the IP a libvirt network reserves,
+    in the pool holding it); a MAC used twice is refused and nothing is recorded. The
+    network is defined, never started: it reserves, it serves nothing."""
+    ok(registry.pool(name="imp", cidr="10.79.0.0/24", gateway="10.79.0.1"))
+    c = conn()
+    network = c.networkDefineXML(IMPORT_NETWORK)
+    doms = [define_guest(c, "gv-imp1", ["52:54:00:79:00:01", "52:54:00:79:00:02"])]
+    try:
+        imported = ok(registry.run("address_import", hypervisors=["qemu:///system"]))
+        assert imported["changed"]
+        mine = dict(((a["vm"], a["nic"]), a) for a in imported["addresses"]
+                    if a["vm"].startswith("gv-imp"))
+        assert mine[("gv-imp1", 0)]["ip"] == "10.79.0.50" and mine[("gv-imp1", 0)]["fixed"]
+        assert mine[("gv-imp1", 1)]["mac"] == "52:54:00:79:00:02" and mine[("gv-imp1", 1)]["ip"] is None
+        assert not ok(registry.run("address_import", hypervisors=["qemu:///system"]))["changed"]
+        # The registry never hands the imported MAC to another NIC.
+        refused(registry, registry.address(vm="gv-other", mac="52:54:00:79:00:02"),
+                "NIC 1 of VM gv-imp1")
+        # A second VM with one of those MACs: refused, naming both, nothing recorded.
+        doms.append(define_guest(c, "gv-imp2", ["52:54:00:79:00:02"]))
+        before = registry.fingerprint()
+        refused(registry, registry.run("address_import", hypervisors=["qemu:///system"]),
+                "52:54:00:79:00:02", "NIC 1 of VM gv-imp1", "NIC 0 of VM gv-imp2")
+        assert registry.fingerprint() == before
+    finally:
+        for dom in doms:
+            dom.undefine()
+        network.undefine()
+        c.close()

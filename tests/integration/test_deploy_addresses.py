@@ -23,6 +23,8 @@ VM_VARS = {"vm_disk": lab.GUEST_IMAGE, "domain_type": "qemu", "memory": 128,
 POOLS = {"lab": {"cidr": "10.77.0.0/24", "gateway": "10.77.0.1", "dns_servers": ["10.77.0.1"],
                  "domain": "lab.example"}}
 POOL_NIC = {"name": BRIDGE, "address_pool": "lab"}
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdyaWR2aXJ0LWxhYi10ZXN0LWtleS0wMDAwMDAw test@lab"
+SEED = "/var/lib/libvirt/images/%s-seed.img"
 FIXED_NIC = {"name": BRIDGE, "mac_address": "52:54:00:77:00:02", "address_pool": "lab",
              "ip": "10.77.0.2"}
 
@@ -78,9 +80,25 @@ def cluster_xml(vm):
     return etree.fromstring(cl.image_meta("system_" + vm)["xml"].encode())
 
 
+def seed_document(path, name):
+    """One document of a NoCloud seed image, read back with mtools (no mount)."""
+    return subprocess.run(["mcopy", "-n", "-i", path, "::" + name, "-"], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def cdrom_sources(root):
+    return [d.find("source").get("file") for d in root.findall("devices/disk[@device='cdrom']")]
+
+
+def rados_seed_exists(vm):
+    return subprocess.run(["rados", "-p", "rbd", "--id", "libvirt", "stat",
+                           "gridvirt_seed." + vm], capture_output=True, check=False).returncode == 0
+
+
 def test_standalone_vms_get_their_nics_addresses(clean, bridge, tmp_path):
     registry = Registry("sqlite", tmp_path)
-    vms = {PREFIX + "s1": {"bridges": [POOL_NIC]},
+    vms = {PREFIX + "s1": {"bridges": [POOL_NIC], "cloud_init": True,
+                           "ssh_authorized_keys": [SSH_KEY]},
            PREFIX + "s2": {"bridges": [POOL_NIC, FIXED_NIC]}}
     console = lab.Console(PREFIX + "s1")
     deploy("standalone", vms, registry)
@@ -92,8 +110,16 @@ def test_standalone_vms_get_their_nics_addresses(clean, bridge, tmp_path):
     assert fixed["fixed"] and fixed["ip"] == "10.77.0.2" and fixed["mac"] == "52:54:00:77:00:02"
     assert nic_macs(lab.domain_xml(PREFIX + "s1")) == [s1["mac"]]
     assert nic_macs(lab.domain_xml(PREFIX + "s2")) == [s2["mac"], fixed["mac"]]
-    # The guest really runs with that NIC.
+    # The guest really runs with that NIC, and its cloud-init seed attached: the seed's
+    # network-config gives the NIC (by MAC) the registry's address.
     assert console.wait_boot()["name"] == PREFIX + "s1"
+    seed = SEED % (PREFIX + "s1")
+    assert cdrom_sources(lab.domain_xml(PREFIX + "s1")) == [seed]
+    network = json.loads(seed_document(seed, "network-config"))
+    nic = list(network["ethernets"].values())[0]
+    assert nic["match"]["macaddress"] == s1["mac"]
+    assert nic["addresses"] == ["%s/24" % s1["ip"]]
+    assert SSH_KEY in seed_document(seed, "user-data")
 
     before = registry.fingerprint()
     rerun = deploy("standalone", vms, registry)
@@ -115,13 +141,17 @@ def test_cluster_vms_with_the_rados_registry_and_prune(clean, bridge, tmp_path):
     registry = Registry("rados", tmp_path)
     registry.wipe()
     try:
-        vms = {PREFIX + "c1": {"bridges": [POOL_NIC]}, PREFIX + "c2": {"bridges": [POOL_NIC]}}
+        vms = {PREFIX + "c1": {"bridges": [POOL_NIC], "cloud_init": True},
+               PREFIX + "c2": {"bridges": [POOL_NIC]}}
         deploy("cluster", vms, registry)
         addresses = registry_addresses(registry)
         c1, c2 = addresses[(PREFIX + "c1", 0)], addresses[(PREFIX + "c2", 0)]
         assert c1["ip"] != c2["ip"] and c1["mac"] != c2["mac"]
         assert nic_macs(cluster_xml(PREFIX + "c1")) == [c1["mac"]]
+        # Its seed is in the pool, and the resource agent put it where the VM started.
+        assert rados_seed_exists(PREFIX + "c1") and not rados_seed_exists(PREFIX + "c2")
         assert cl.wait_status(PREFIX + "c1", "Started")
+        assert os.path.exists(SEED % (PREFIX + "c1"))
         # --check of a new VM predicts, allocates nothing.
         before = registry.fingerprint()
         deploy("cluster", dict(vms, **{PREFIX + "c3": {"bridges": [POOL_NIC]}}), registry,
@@ -135,3 +165,5 @@ def test_cluster_vms_with_the_rados_registry_and_prune(clean, bridge, tmp_path):
         assert (PREFIX + "c2", 0) not in left and left[(PREFIX + "c1", 0)] == c1
     finally:
         registry.wipe()
+        subprocess.run(["rados", "-p", "rbd", "--id", "libvirt", "rm",
+                        "gridvirt_seed." + PREFIX + "c1"], capture_output=True, check=False)

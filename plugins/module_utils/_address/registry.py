@@ -308,3 +308,36 @@ def converge(state, pools, asks):
         pool = state.pool(record["pool"]) if record.get("pool") else None
         out.append(describe((ask.vm, ask.nic), record, pool))
     return changed, out
+
+
+def import_existing(state, vm_macs, reserved):
+    """Record the MACs existing VMs use (and the IPs libvirt networks reserve for them, in the
+    pool holding each) as fixed addresses; returns (changed, [address]). A MAC used twice is
+    refused, naming both users, and nothing is recorded."""
+    users = {}
+    for vm, macs in sorted(vm_macs.items()):
+        for nic, mac in enumerate(macs):
+            mac = normalize_mac(mac, "MAC address of NIC %d of VM %s" % (nic, vm))
+            if mac in users:
+                raise VmError("The MAC address %s is used by %s and by %s: give one of them "
+                              "another MAC before importing." % (
+                                  mac, owner_text(users[mac]), owner_text((vm, nic))))
+            users[mac] = (vm, nic)
+    pools = state.pools()
+    asks = []
+    for mac, (vm, nic) in sorted(users.items(), key=lambda item: item[1]):
+        ip = reserved.get(mac)
+        pool = _pool_holding(pools, ip) if ip else None
+        asks.append(Ask(vm, nic, pool=pool.name if pool else None,
+                        ip=ip if pool else None, mac=mac))
+    return converge(state, [], asks)
+
+
+def _pool_holding(pools, ip):
+    for pool in pools.values():
+        try:
+            if pool.contains(ip):
+                return pool
+        except ValueError:
+            return None
+    return None

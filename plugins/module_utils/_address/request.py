@@ -82,11 +82,9 @@ ADDRESS_RULES = dict(
 )
 
 
-def info_argument_spec():
-    argument_spec = dict(
-        pool=dict(type="str"),
-        vm=dict(type="str"),
-        orphans=dict(type="bool", default=False),
+def fleet_argument_spec():
+    """Where the fleet's VMs are listed from: the cluster and libvirt hosts."""
+    return dict(
         cluster=dict(type="dict", options=dict(
             pool=dict(type="str", default="rbd"),
             ceph_conf=dict(type="path", default="/etc/ceph/ceph.conf"),
@@ -95,6 +93,21 @@ def info_argument_spec():
         )),
         hypervisors=dict(type="list", elements="str", default=[]),
     )
+
+
+def info_argument_spec():
+    argument_spec = dict(
+        pool=dict(type="str"),
+        vm=dict(type="str"),
+        orphans=dict(type="bool", default=False),
+    )
+    argument_spec.update(fleet_argument_spec())
+    argument_spec.update(registry_argument_spec())
+    return argument_spec
+
+
+def import_argument_spec():
+    argument_spec = fleet_argument_spec()
     argument_spec.update(registry_argument_spec())
     return argument_spec
 
