@@ -238,6 +238,20 @@ def assign_macs(root, name):
             mac.set("address", spec.stable_mac(name, index))
 
 
+def set_mac(root, index, mac):
+    """Give NIC ``index`` (in document order) the MAC ``mac``; False when there is no such NIC
+    (a custom template with fewer interfaces)."""
+    nics = root.findall("devices/interface")
+    if index >= len(nics):
+        return False
+    element = nics[index].find("mac")
+    if element is None:
+        element = lxml_etree().Element("mac")
+        nics[index].insert(0, element)
+    element.set("address", mac)
+    return True
+
+
 def macs(root):
     return [m.get("address") for m in root.findall("devices/interface/mac")]
 

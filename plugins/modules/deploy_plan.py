@@ -65,6 +65,27 @@ options:
         here.
     type: dict
     default: {}
+  addresses:
+    description:
+      - The play's address pools and NICs, as the batch of M(gridvirt.kvm.address) takes them
+        (C(registry), C(pools), C(nics)), when the registry is reachable from this host. The
+        addresses the batch would give are read without writing anything (RV(addresses),
+        RV(addresses_changed)) and each NIC's MAC is set in its VM's C(xml) before the VM is
+        planned, so the deploy roles need no registry call of their own when nothing changes.
+    type: dict
+    suboptions:
+      registry:
+        description: The registry option of the address modules.
+        type: dict
+        default: {}
+      pools:
+        description: Pools, as M(gridvirt.kvm.address)'s O(gridvirt.kvm.address#module:pools).
+        type: list
+        elements: dict
+      nics:
+        description: NICs, as M(gridvirt.kvm.address)'s O(gridvirt.kvm.address#module:nics).
+        type: list
+        elements: dict
 requirements:
   - The requirements of M(gridvirt.kvm.cluster_vm) or M(gridvirt.kvm.standalone_vm).
 seealso:
@@ -162,6 +183,19 @@ cluster:
   returned: when O(kind=cluster)
   type: dict
   sample: {"local_node": "hv1", "quorum": true, "usable_nodes": ["hv1"], "nodes": {}}
+addresses:
+  description: With O(addresses), each NIC's address the batch gives (the form of M(gridvirt.kvm.address)'s RV(gridvirt.kvm.address#module:address)).
+  returned: success and O(addresses) given
+  type: list
+  elements: dict
+  sample:
+    - {vm: db1, nic: 0, pool: lab, mac: "02:67:76:3a:9c:01", ip: 10.20.0.142, prefix: 24,
+       gateway: 10.20.0.1, dns_servers: [], domain: null, fqdn: db1, fixed: false}
+addresses_changed:
+  description: With O(addresses), whether the batch would change the registry (allocate, change a pool).
+  returned: success and O(addresses) given
+  type: bool
+  sample: false
 cpus:
   description: Online CPUs of the host the task ran on (a VM's cpuset must fit in them).
   returned: success
@@ -176,7 +210,10 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import backend as cluster
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import request as cluster_req
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
-from ansible_collections.gridvirt.kvm.plugins.module_utils._core.batch import Kind, plan_all
+from ansible_collections.gridvirt.kvm.plugins.module_utils._address.request import (
+    batch_argument_spec)
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core.batch import (
+    Kind, plan_all, predicted_addresses, with_registry_macs)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import (
     backend as standalone)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import (
@@ -201,16 +238,28 @@ def main():
             kind=dict(type="str", required=True, choices=sorted(KINDS)),
             vms=dict(type="list", elements="dict", required=True),
             options=dict(type="dict", default={}),
+            addresses=dict(type="dict", options=batch_argument_spec()),
         ),
         supports_check_mode=True,
     )
-    kind = module.params["kind"]
     try:
-        result = plan_all(KINDS[kind](), module.params["options"], module.params["vms"],
-                          module.run_command, module.warn, describe=DESCRIBE.get(kind))
+        result = plan(module)
     except VmError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     module.exit_json(changed=False, cpus=os.sysconf("SC_NPROCESSORS_ONLN"), **result)
+
+
+def plan(module):
+    kind, vms, addresses = (module.params[k] for k in ("kind", "vms", "addresses"))
+    predicted = {}
+    if addresses:
+        changed, given = predicted_addresses(addresses, module.run_command)
+        vms = with_registry_macs(vms, given)
+        predicted = dict(addresses=given, addresses_changed=changed)
+    result = plan_all(KINDS[kind](), module.params["options"], vms, module.run_command,
+                      module.warn, describe=DESCRIBE.get(kind))
+    result.update(predicted)
+    return result
 
 
 if __name__ == "__main__":

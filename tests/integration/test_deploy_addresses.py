@@ -167,3 +167,30 @@ def test_cluster_vms_with_the_rados_registry_and_prune(clean, bridge, tmp_path):
         registry.wipe()
         subprocess.run(["rados", "-p", "rbd", "--id", "libvirt", "rm",
                         "gridvirt_seed." + PREFIX + "c1"], capture_output=True, check=False)
+
+
+def test_registry_on_another_host_is_asked_before_the_render(clean, bridge, tmp_path):
+    """The registry host is not the one that plans (here an alias of this machine): the role
+    asks the registry in a call of its own, before rendering, with the same outcome."""
+    registry = Registry("sqlite", tmp_path)
+    vm = PREFIX + "r1"
+    hosts = {vm: dict(VM_VARS, bridges=[POOL_NIC], vm_state="present")}
+    inventory = {"all": {"vars": {"address_pools": POOLS, "address_registry": registry.option,
+                                  "address_registry_host": "registry-host"},
+                         "children": {"hypervisors": {"hosts": {lab.HOST: LOCAL}},
+                                      "registry": {"hosts": {"registry-host": LOCAL}},
+                                      "standalone_VMs": {"hosts": hosts}}}}
+    path = tmp_path / "hosts.json"
+    path.write_text(json.dumps(inventory))
+    playbook = os.path.join(lab.REPO, "playbooks", "deploy_vms_standalone.yaml")
+    env = dict(lab.ansible_env(), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+    runs = [subprocess.run(["ansible-playbook", "-i", str(path), playbook], cwd=lab.REPO,
+                           env=env, capture_output=True, text=True, timeout=900, check=False)
+            for _run in range(2)]
+    for proc in runs:
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    # Only the registry's tasks run there; the plan call did not read the registry.
+    assert "-> registry-host]" in runs[0].stdout and "-> registry-host]" in runs[1].stdout
+    address = registry_addresses(registry)[(vm, 0)]
+    assert nic_macs(lab.domain_xml(vm)) == [address["mac"]]
+    assert set(changed_counts(runs[1].stdout)) == {0}, runs[1].stdout[-3000:]

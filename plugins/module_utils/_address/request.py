@@ -60,6 +60,14 @@ def address_argument_spec():
         ip=dict(type="str"),
         mac=dict(type="str"),
         state=dict(type="str", choices=STATES, default="present"),
+    )
+    argument_spec.update(batch_argument_spec())
+    return argument_spec
+
+
+def batch_argument_spec():
+    """A play's pools and NICs (the address module's batch; deploy_plan's addresses)."""
+    argument_spec = dict(
         nics=dict(type="list", elements="dict", options=dict(
             vm=dict(type="str", required=True),
             nic=dict(type="int", default=0),

@@ -12,6 +12,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
+from ansible_collections.gridvirt.kvm.plugins.module_utils._address import registry
+from ansible_collections.gridvirt.kvm.plugins.module_utils._address.request import (
+    batch_request, open_store)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import (
     InvalidDefinition, VmError)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core import lifecycle
@@ -124,3 +127,36 @@ def plan_all(kind, common, vms, run, warn, describe=None):
         return result
     finally:
         planner.close()
+
+
+def predicted_addresses(spec, run):
+    """(changed, [address]) the address module's batch would give the play's pools and NICs
+    (``spec``: its registry, pools and nics), read without writing: the deploy roles plan with
+    these MACs and run the real batch only when it changes something."""
+    pools, asks = batch_request(dict(spec, state="present"))
+    store = open_store(spec["registry"], run)
+    try:
+        return store.read(lambda state: registry.converge(state, pools, asks))
+    finally:
+        store.close()
+
+
+def with_registry_macs(vms, addresses):
+    """Each VM's options with its NICs' registry MACs set in its definition. A definition that
+    does not parse is left as it is: planning it reports it, for that VM."""
+    by_vm = {}
+    for address in addresses:
+        by_vm.setdefault(address["vm"], []).append(address)
+    return [_with_macs(options, by_vm.get(str(options.get("name")), [])) for options in vms]
+
+
+def _with_macs(options, addresses):
+    if not addresses or not options.get("xml"):
+        return options
+    try:
+        root = dx.parse_domain(options["xml"])
+    except VmError:
+        return options
+    for address in addresses:
+        dx.set_mac(root, address["nic"], address["mac"])
+    return dict(options, xml=dx.to_string(root))
