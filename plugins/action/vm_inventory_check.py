@@ -17,6 +17,7 @@ import re
 import yaml
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 ROLES = os.path.join(os.path.dirname(__file__), "..", "..", "roles")
@@ -237,6 +238,10 @@ class ActionModule(ActionBase):
             problems += vm_problems(vm, spec, args)
         problems += mac_problems(vms)
         result["changed"] = False
+        # The VMs whose seed the deploy roles build, found here where every VM's variables
+        # are read anyway (a task's loop over hostvars costs more than this whole check).
+        result["cloud_init_vms"] = [vm.name for vm in vms
+                                    if boolean(vm.get("cloud_init", False), strict=False)]
         if problems:
             result["failed"] = True
             result["msg"] = " ".join(problems)

@@ -94,6 +94,13 @@ options:
       mac:
         description: A fixed MAC.
         type: str
+  expect:
+    description:
+      - With O(nics), the addresses the batch must give, as RV(addresses) lists them (the
+        deploy roles pass those their plan read). When the registry gives others (another run
+        allocated in between), the task fails and nothing is written.
+    type: list
+    elements: dict
   pools:
     description:
       - With O(nics), pools created or changed first, in the same transaction; each item takes
@@ -268,8 +275,12 @@ def release(state, ask):
     return dict(changed=bool(released), released=released)
 
 
-def converge(state, pools, asks):
+def converge(state, pools, asks, expected):
     changed, addresses = registry.converge(state, pools, asks)
+    if expected is not None and addresses != expected:
+        # Raised inside the transaction: nothing is written.
+        raise VmError("The address registry changed since these addresses were read (another "
+                      "run allocated in between): nothing was allocated; run the play again.")
     return dict(changed=changed, addresses=addresses)
 
 
@@ -277,7 +288,7 @@ def operation_of(params):
     """The registry operation the task asks for, its input checked before any I/O."""
     if params.get("nics") is not None:
         pools, asks = batch_request(params)
-        return lambda state: converge(state, pools, asks)
+        return lambda state: converge(state, pools, asks, params.get("expect"))
     ask = address_request(params)
     act = release if params["state"] == "absent" else allocate
     return lambda state: act(state, ask)

@@ -72,20 +72,9 @@ options:
         addresses the batch would give are read without writing anything (RV(addresses),
         RV(addresses_changed)) and each NIC's MAC is set in its VM's C(xml) before the VM is
         planned, so the deploy roles need no registry call of their own when nothing changes.
+      - Its keys are checked against those options of M(gridvirt.kvm.address), and a wrong one
+        fails the task with a sentence naming it.
     type: dict
-    suboptions:
-      registry:
-        description: The registry option of the address modules.
-        type: dict
-        default: {}
-      pools:
-        description: Pools, as M(gridvirt.kvm.address)'s O(gridvirt.kvm.address#module:pools).
-        type: list
-        elements: dict
-      nics:
-        description: NICs, as M(gridvirt.kvm.address)'s O(gridvirt.kvm.address#module:nics).
-        type: list
-        elements: dict
 requirements:
   - The requirements of M(gridvirt.kvm.cluster_vm) or M(gridvirt.kvm.standalone_vm).
 seealso:
@@ -212,6 +201,8 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import reque
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils._address.request import (
     batch_argument_spec)
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core.request import (
+    validated_params)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core.batch import (
     Kind, plan_all, predicted_addresses, with_registry_macs)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import (
@@ -238,7 +229,8 @@ def main():
             kind=dict(type="str", required=True, choices=sorted(KINDS)),
             vms=dict(type="list", elements="dict", required=True),
             options=dict(type="dict", default={}),
-            addresses=dict(type="dict", options=batch_argument_spec()),
+            # Checked by plan() against the address module's batch options (documented there).
+            addresses=dict(type="dict"),
         ),
         supports_check_mode=True,
     )
@@ -253,7 +245,8 @@ def plan(module):
     kind, vms, addresses = (module.params[k] for k in ("kind", "vms", "addresses"))
     predicted = {}
     if addresses:
-        changed, given = predicted_addresses(addresses, module.run_command)
+        spec = validated_params(batch_argument_spec(), addresses)
+        changed, given = predicted_addresses(spec, module.run_command)
         vms = with_registry_macs(vms, given)
         predicted = dict(addresses=given, addresses_changed=changed)
     result = plan_all(KINDS[kind](), module.params["options"], vms, module.run_command,

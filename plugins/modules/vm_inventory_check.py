@@ -95,6 +95,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+cloud_init_vms:
+  description: The VMs of O(vms) whose C(cloud_init) is true (the deploy roles build their seeds).
+  returned: success
+  type: list
+  elements: str
+  sample: [web1]
 msg:
   description: The problems found, one sentence per VM.
   returned: failure

@@ -131,6 +131,9 @@ BAD_ADDRESS_INPUTS = [
     (dict(vm="gv-b\nx", pool="lab"), ["Invalid VM name"]),
     (dict(vm="gv-b", pool="lab\n"), ["pool name"]),
     (dict(vm="gv-b", nic=99, pool="lab"), ["0 to 63"]),
+    # The deploy roles' allocation of what their plan read, when another run got there first.
+    (dict(nics=[{"vm": "gv-b", "pool": "lab"}], expect=[{"vm": "gv-b", "mac": "x"}]),
+     ["changed since these addresses were read", "nothing was allocated"]),
 ]
 
 BAD_POOL_INPUTS = [

@@ -163,6 +163,16 @@ def test_cluster_vms_with_the_rados_registry_and_prune(clean, bridge, tmp_path):
         assert PREFIX + "c2" not in cl.groups()
         left = registry_addresses(registry)
         assert (PREFIX + "c2", 0) not in left and left[(PREFIX + "c1", 0)] == c1
+        # A clone never has its source's address: cluster_vm's clone drops the MACs, and the
+        # clone, once in the inventory, gets addresses of its own from the registry.
+        clone = PREFIX + "c1k"
+        cl.ok({"name": clone, "command": "clone", "src_name": PREFIX + "c1"})
+        assert c1["mac"] not in nic_macs(cluster_xml(clone))
+        deploy("cluster", {PREFIX + "c1": vms[PREFIX + "c1"], clone: {"bridges": [POOL_NIC]}},
+               registry)
+        own = registry_addresses(registry)[(clone, 0)]
+        assert own["mac"] != c1["mac"] and own["ip"] != c1["ip"]
+        assert nic_macs(cluster_xml(clone)) == [own["mac"]]
     finally:
         registry.wipe()
         subprocess.run(["rados", "-p", "rbd", "--id", "libvirt", "rm",

@@ -60,6 +60,7 @@ def address_argument_spec():
         ip=dict(type="str"),
         mac=dict(type="str"),
         state=dict(type="str", choices=STATES, default="present"),
+        expect=dict(type="list", elements="dict"),
     )
     argument_spec.update(batch_argument_spec())
     return argument_spec
@@ -82,11 +83,12 @@ def batch_argument_spec():
     return argument_spec
 
 
-# vm names one NIC, nics many; pools only come with nics (the roles' one call per play).
+# vm names one NIC, nics many; pools and expect only come with nics (the roles' one call
+# per play).
 ADDRESS_RULES = dict(
     required_one_of=[("vm", "nics")],
     mutually_exclusive=[("vm", "nics")],
-    required_by={"pools": "nics"},
+    required_by={"pools": "nics", "expect": "nics"},
 )
 
 
