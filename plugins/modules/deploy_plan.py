@@ -245,7 +245,7 @@ def plan(module):
     kind, vms, addresses = (module.params[k] for k in ("kind", "vms", "addresses"))
     predicted = {}
     if addresses:
-        spec = validated_params(batch_argument_spec(), addresses)
+        spec = validated_params(batch_argument_spec(), addresses, rules={})
         changed, given = predicted_addresses(spec, module.run_command)
         vms = with_registry_macs(vms, given)
         predicted = dict(addresses=given, addresses_changed=changed)

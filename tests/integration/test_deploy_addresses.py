@@ -204,3 +204,13 @@ def test_registry_on_another_host_is_asked_before_the_render(clean, bridge, tmp_
     address = registry_addresses(registry)[(vm, 0)]
     assert nic_macs(lab.domain_xml(vm)) == [address["mac"]]
     assert set(changed_counts(runs[1].stdout)) == {0}, runs[1].stdout[-3000:]
+
+
+def test_plan_refuses_bad_addresses_with_a_sentence(tmp_path):
+    registry = Registry("sqlite", tmp_path)
+    result = lab.run_module({"kind": "standalone", "vms": [],
+                             "addresses": {"registry": registry.option,
+                                           "nics": [{"vm": "gv-x", "nic": "first"}]}},
+                            module="gridvirt.kvm.deploy_plan")
+    assert result["failed"] and "nic" in result["msg"] and "Traceback" not in result["msg"]
+    assert registry.fingerprint() is None

@@ -64,11 +64,12 @@ def purge_options(params):
     return options
 
 
-def validated_params(argument_spec, options):
+def validated_params(argument_spec, options, rules=None):
     """The options of one VM as its module would get them (types converted, defaults set),
-    checked outside a module call (deploy_plan's VMs); raises VmError naming the first
-    wrong option."""
-    result = ArgumentSpecValidator(argument_spec, **MODULE_RULES).validate(options)
+    checked outside a module call (deploy_plan's VMs; ``rules``: the VM modules' by
+    default); raises VmError naming the first wrong option."""
+    rules = MODULE_RULES if rules is None else rules
+    result = ArgumentSpecValidator(argument_spec, **rules).validate(options)
     if result.error_messages:
         raise VmError(result.error_messages[0].rstrip(".") + ".")
     return result.validated_parameters
