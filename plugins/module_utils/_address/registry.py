@@ -151,9 +151,9 @@ def remove_pool(state, name):
 
 
 def pool_usage(state, pool):
-    used = len(state.ip_owners(pool.name))
-    in_ranges = sum(1 for ip in state.ip_owners(pool.name) if pool.in_ranges(ip))
-    return {"size": pool.size, "used": used, "free": pool.size - in_ranges}
+    allocated = state.ip_owners(pool.name)
+    in_ranges = sum(1 for ip in allocated if pool.in_ranges(ip))
+    return {"size": pool.size, "used": len(allocated), "free": pool.size - in_ranges}
 
 
 # ---- addresses ------------------------------------------------------------------------
