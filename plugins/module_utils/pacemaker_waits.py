@@ -36,13 +36,19 @@ class Waits(object):
         while True:
             current = self.cluster.fresh_status()
             status, node = current["resources"].get(vm, ("Disabled", None))
-            if "Stopped" in wanted and current["roles"].get(vm) == "Stopped":
-                return "Stopped", None
-            if status in wanted:
+            if current["roles"].get(vm) == "Stopped" and "Stopped" in wanted:
+                status, node = "Stopped", None
+            if status in wanted and not self._may_still_start(status, current.get("dc")):
                 return status, node
             if self._wait_over(start, timeout, current.get("dc")):
                 return status, node
             time.sleep(POLL_SECONDS)
+
+    def _may_still_start(self, status, dc):
+        """A resource seen Stopped (or gone) while the controller runs a transition may be
+        between the stop and the start of a restart, or an orphan not stopped yet: it is
+        stopped for good only once the controller is idle."""
+        return status in ("Stopped", "Disabled") and self.cluster.controller_busy(dc)
 
     def wait_on(self, vm, node, timeout):
         """Poll until the VM is Started on ``node``; -> (status, node it is on). Bounded like

@@ -236,18 +236,19 @@ class RbdStore(RbdConnection):
     def remove_image(self, name):
         rbd = deps.require("rbd")
         try:
-            self._past_stale_watch(lambda: self._rbd().remove(self.ioctx, name))
+            self._past_stale_watch(name, lambda: self._rbd().remove(self.ioctx, name))
         except rbd.ImageNotFound:
             pass
 
     def trash_image(self, name, delay_seconds):
         """Move to the RBD trash: recoverable (`rbd trash restore`) until purged."""
-        self._past_stale_watch(lambda: self._rbd().trash_move(self.ioctx, name, delay_seconds))
+        self._past_stale_watch(
+            name, lambda: self._rbd().trash_move(self.ioctx, name, delay_seconds))
 
-    @staticmethod
-    def _past_stale_watch(action):
-        """``action`` retried while the image is busy, up to STALE_WATCH_SECONDS: the watch
-        of a client that died is then gone; a live client's is not, and the error stays."""
+    def _past_stale_watch(self, name, action):
+        """``action`` on image ``name`` retried while the image is busy, up to
+        STALE_WATCH_SECONDS: the watch of a client that died is then gone; a live client's
+        is not, and the error names it."""
         busy = deps.require("rbd").ImageBusy
         deadline = time.monotonic() + STALE_WATCH_SECONDS
         while True:
@@ -255,8 +256,19 @@ class RbdStore(RbdConnection):
                 return action()
             except busy:
                 if time.monotonic() >= deadline:
-                    raise
+                    raise VmError("RBD image %s is still open by %s after %d seconds: a "
+                                  "guest or an rbd client still uses it; stop it and run "
+                                  "again." % (name, self._watchers(name), STALE_WATCH_SECONDS))
                 time.sleep(1)
+
+    def _watchers(self, name):
+        """Who holds an image open, as 'client <address>' (RBD's watchers list)."""
+        try:
+            with deps.require("rbd").Image(self.ioctx, name, read_only=True) as img:
+                found = ["client %s" % w.get("addr") for w in img.watchers_list()]
+        except Exception:  # pylint: disable=broad-except
+            found = []  # only said in an error: what was found is enough
+        return ", ".join(found) or "a client"
 
     # ---- metadata ---------------------------------------------------------------------
 

@@ -171,6 +171,34 @@ def test_wait_is_bounded_even_if_the_controller_stays_busy(fake_clock):
     assert run.queries >= 1
 
 
+class RestartingCluster(object):
+    """A restart in progress: crm_mon shows the VM Stopped while the controller is busy (its
+    start comes next), then Started and the controller idle; then, stopped for good."""
+
+    def __init__(self):
+        self.monitors = 0
+
+    def __call__(self, args, **_kwargs):
+        if args[0] == "crmadmin":
+            state = "S_TRANSITION_ENGINE" if self.monitors <= 2 else "S_IDLE"
+            return 0, ('<pacemaker-result><crmd node_name="hv1" state="%s"/>'
+                       '</pacemaker-result>' % state), ""
+        self.monitors += 1
+        role = "Started" if self.monitors == 3 else "Stopped"
+        return 0, ('<pacemaker-result><summary><current_dc name="hv1"/></summary>'
+                   '<resources><resource id="vm1" role="%s" active="%s"><node name="hv1"/>'
+                   '</resource></resources></pacemaker-result>'
+                   % (role, "true" if role == "Started" else "false")), ""
+
+
+def test_a_stop_seen_mid_transition_is_not_taken_for_a_stopped_vm(fake_clock):
+    """Stopped while the controller is still working (the stop of a restart) could be
+    followed by a start: a removal that went on then would find the disks in use."""
+    run = RestartingCluster()
+    assert pcmk.Cluster(run).waits.wait_for("vm1", ("Stopped",), timeout=60) == ("Stopped", None)
+    assert run.monitors == 4  # not the first Stopped (busy), not Started: the last one
+
+
 def counting(run):
     """``run`` that also records the argv of each command."""
     calls = []
