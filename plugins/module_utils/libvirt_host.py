@@ -292,6 +292,29 @@ class Hypervisor(object):
     def delete_snapshot(self, dom, name):
         dom.snapshotLookupByName(name, 0).delete(0)
 
+    def snapshot_definitions(self, dom):
+        """[(snapshot XML, is current)] of every snapshot, parents before their children:
+        what redefine_snapshots needs to give the same list to a copy of the VM."""
+        lv = _lv()
+        snaps = dom.listAllSnapshots(lv.VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL)
+        return [(snap.getXMLDesc(lv.VIR_DOMAIN_SNAPSHOT_XML_SECURE), bool(snap.isCurrent(0)))
+                for snap in snaps]
+
+    def redefine_snapshots(self, dom, definitions):
+        """The snapshots list of ``definitions`` (snapshot_definitions' form) given to
+        ``dom``, whose disks already hold their data (internal snapshots travel with their
+        qcow2 file)."""
+        lv = _lv()
+        for xml, current in definitions:
+            flags = lv.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE
+            if current:
+                flags |= lv.VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT
+            try:
+                dom.snapshotCreateXML(xml, flags)
+            except lv.libvirtError as exc:
+                raise VmError("Cannot give VM %s its snapshots list: %s."
+                              % (dom.name(), exc.get_error_message()))
+
     def freeze_disks(self, dom, moves, suffix):
         """Redirect the VM's writes to new overlays (external disk-only snapshot, atomic for
         all disks, live or not) so its current disk files become read-only bases that linked

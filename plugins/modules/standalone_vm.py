@@ -71,10 +71,11 @@ options:
         O(purge_keep) or O(purge_date), or all of them when none is given.
       - C(list_metadata), C(get_metadata) (O(metadata_name)) and C(set_metadata) (merges
         O(metadata)) work on the user metadata kept in the domain XML.
+      - C(move) takes the VM of this host to the host of O(destination_uri).
     type: str
     choices: [create, remove, start, stop, status, list_vms, clone, create_snapshot,
               remove_snapshot, rollback_snapshot, list_snapshots, purge_image, list_metadata,
-              get_metadata, set_metadata]
+              get_metadata, set_metadata, move]
   xml:
     description:
       - libvirt domain XML of the VM (the document, not a path), without disk devices (the
@@ -181,6 +182,45 @@ options:
       - A rollback stops the VM, restores every disk, and starts the VM again if it was running.
         The guest boots from the restored disks; the saved memory is not resumed.
     type: str
+  destination_uri:
+    description:
+      - With O(command=move), the libvirt URI of the destination host's QEMU driver, as this
+        host reaches it (C(qemu+ssh://[user@]host/system), C(qemu+tcp://host/system) or
+        C(qemu+tls://host/system)), with no URI parameter but those of authentication
+        (C(keyfile), C(known_hosts), C(no_verify), C(sshauth)…). Required with O(command=move).
+      - Without O(live), the move is offline. Everything that could refuse it is checked before the VM is
+        stopped. The destination must answer, have neither a VM of that name nor its UUID, and
+        its pool must have room for the disks as they take space here. The VM is then stopped
+        (gracefully, bounded by O(stop_timeout)). Each disk is streamed over the two libvirt
+        connections into a volume of the same name, format and size. Holes are not sent,
+        and a qcow2 disk's internal snapshots travel with it.
+      - The VM is defined there with the same UUID, MACs, metadata, autostart flag and
+        snapshots list, and started there if it ran. Only then are its definition and
+        volumes removed here.
+      - A failure removes what the move made there and starts the VM here again if it ran.
+        A run killed on the way leaves a record in the destination pool (volume
+        C(<name>.moving), which also keeps a second move of the VM out). The next move
+        finishes it (the VM is defined there) or undoes it (it is not).
+      - A VM already there and not here is not changed. A linked clone is refused. Make it
+        a full clone first.
+    type: str
+  live:
+    description:
+      - With O(command=move), move a running VM without stopping it. libvirt's migration
+        copies its disks into volumes made there with the same sizes while the guest runs
+        on, and pauses it only for the last pass. Its definition here and its disks are
+        removed once it runs there.
+      - A VM with snapshots is refused (a live copy carries only the disks' current data).
+        Move it offline, or remove them first. A stopped VM moves offline.
+    type: bool
+    default: false
+  destination_pool:
+    description:
+      - With O(command=move), the storage pool of the destination that takes the disks.
+        Made there (a directory pool in C(/var/lib/libvirt/images)) when it is the default
+        one and missing.
+    type: str
+    default: default
 notes:
   - Guests that must run under software emulation use C(<domain type='qemu'>) in O(xml).
 seealso:
@@ -232,6 +272,12 @@ EXAMPLES = r"""
     src_name: web1
     nostart: true
 
+- name: Move it to another host (stopped during the copy, started there again)
+  gridvirt.kvm.standalone_vm:
+    name: web2
+    command: move
+    destination_uri: qemu+ssh://root@hv2.example.com/system
+
 - name: Remove a VM and its disks
   gridvirt.kvm.standalone_vm:
     name: web2
@@ -251,7 +297,7 @@ status:
   sample: Started
   choices: [Undefined, Stopped, Started, Paused, Stopping, Failed, Unknown]
 node:
-  description: Host name of the hypervisor the VM is defined on.
+  description: Host name of the hypervisor the VM is defined on (after O(command=move), the destination).
   returned: when the VM exists
   type: str
   sample: hv1
@@ -302,6 +348,23 @@ stop:
   description: How a stop ended, C(graceful) or C(forced) after O(stop_timeout).
   returned: when the task stopped the VM
   type: str
+destination:
+  description: Host name of the destination of O(command=move).
+  returned: O(command=move)
+  type: str
+  sample: hv2
+bytes_copied:
+  description: Bytes of disk data the move sent (holes are not sent); 0 when nothing moved.
+  returned: O(command=move)
+  type: int
+stopped_seconds:
+  description: Seconds the guest was stopped by an offline move, from its stop here to its start there.
+  returned: O(command=move)
+  type: float
+paused_seconds:
+  description: Seconds the guest was paused at the end of a live move, as libvirt measured it.
+  returned: O(command=move) with O(live=true), when the VM moved
+  type: float
 list_vms:
   description: Names of every VM of the hypervisor (SEAPATH's return value).
   returned: O(command=list_vms)

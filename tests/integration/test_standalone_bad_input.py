@@ -95,6 +95,21 @@ CASES = lab.control_character_cases(VM, create) + [
      "connect_timeout must be at least 1 and at most 600 (a whole number), not 'inf'."),
     ("purge posix inf", {"name": VM, "command": "purge_image", "purge_date": {"posix": 1e400}},
      "purge_date.posix must be a whole number, not inf."),
+    ("move without destination", {"name": VM, "command": "move"},
+     "destination_uri is required when command is move."),
+    ("move to this host", {"name": VM, "command": "move", "destination_uri": "qemu:///system"},
+     "is not a libvirt URI of another host's QEMU driver"),
+    ("move uri with a newline", {"name": VM, "command": "move",
+                                 "destination_uri": "qemu+ssh://hv2/system\n"},
+     "is not a libvirt URI of another host's QEMU driver"),
+    ("move uri picking the remote command",
+     {"name": VM, "command": "move", "destination_uri": "qemu+ssh://hv2/system?netcat=/tmp/x"},
+     "parameter netcat is not accepted"),
+    ("move to a bad pool name", {"name": VM, "command": "move", "destination_pool": "a/b",
+                                 "destination_uri": CLOSED_PORT_URI}, "Invalid storage pool name"),
+    ("move to an unreachable host", {"name": VM, "command": "move",
+                                     "destination_uri": CLOSED_PORT_URI},
+     "Cannot connect to libvirt at %s: " % CLOSED_PORT_URI),
 ]
 
 

@@ -75,6 +75,33 @@ def validate_pool_name(name):
         "use 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit")
 
 
+# A QEMU driver URI of another host, as libvirt documents them: the transports that reach one.
+LIBVIRT_REMOTE_URI_RE = re.compile(
+    r"qemu\+(ssh|tcp|tls|libssh|libssh2)://[A-Za-z0-9._@:\[\]-]+/system"
+    r"(\?(?P<query>[A-Za-z0-9._~%/=&+-]*))?")
+# The URI parameters that only say how to authenticate or verify the other end; the others
+# (netcat, socket, command…) choose what runs there.
+LIBVIRT_URI_PARAMETERS = ("keyfile", "known_hosts", "known_hosts_verify", "no_verify",
+                          "no_tty", "pkipath", "sshauth", "tls_priority", "mode")
+
+
+def validate_libvirt_uri(uri, option):
+    """A libvirt URI of another hypervisor's QEMU driver (qemu+ssh://, qemu+tcp://,
+    qemu+tls://…/system) with only authentication parameters; anything else (control
+    characters, another driver, a parameter that picks the remote command) refused."""
+    match = LIBVIRT_REMOTE_URI_RE.fullmatch(uri or "")
+    if not match:
+        raise VmError("%s %r is not a libvirt URI of another host's QEMU driver: use "
+                      "qemu+ssh://[user@]host/system, qemu+tcp://host/system or "
+                      "qemu+tls://host/system." % (option, uri))
+    for pair in (match.group("query") or "").split("&"):
+        name = pair.split("=", 1)[0]
+        if name and name not in LIBVIRT_URI_PARAMETERS:
+            raise VmError("%s %r: parameter %s is not accepted (only %s)."
+                          % (option, uri, name, ", ".join(LIBVIRT_URI_PARAMETERS)))
+    return uri
+
+
 def validate_metadata(metadata):
     """User metadata: a flat mapping of valid keys to strings."""
     if metadata is None:

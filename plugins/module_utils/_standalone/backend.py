@@ -15,6 +15,7 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core.lifecycle import Backend
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core.snapshot_policy import listing
 from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import commands
+from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import move
 from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import states
 from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone.host import (
     StandaloneHost)
@@ -47,6 +48,8 @@ class StandaloneBackend(Backend):
         self.host = StandaloneHost(self.hv)
         self.warn = warn
         self.ctx = None
+        self.run = run
+        self.destination = None
 
     def where(self):
         return self.hv.uri
@@ -72,6 +75,8 @@ class StandaloneBackend(Backend):
             return states.plan_state(self.ctx, request, view)
         if request.command in COMMAND_PLANS:
             return COMMAND_PLANS[request.command](self.ctx, request, view)
+        if request.command == "move":
+            return move.plan_move(self.ctx, request, view, self.destination_of(request))
         if request.command in ("list_snapshots", "list_metadata", "get_metadata"):
             commands.existing(view)
         return view
@@ -87,20 +92,37 @@ class StandaloneBackend(Backend):
             return {}
         if request.state == "absent":
             return {"name": request.name, "status": "Undefined"}
+        if command == "move":
+            return self.moved_report(request, view, applied)
         now = read_view(self.hv, request.name)
         if command in REPORTS_SNAPSHOTS:
             return listing(now.snapshots)
         return self.vm_report(now, view, applied)
 
-    def vm_report(self, now, planned, applied):
-        """The VM as it is now; in check mode, ``restart_required`` as the plan leaves it."""
+    def vm_report(self, now, planned, applied, node=None):
+        """The VM as it is now (on ``node``, else this host); in check mode,
+        ``restart_required`` as the plan leaves it."""
         if not now.exists:
             return {"name": now.name, "status": "Undefined"}
         return {"name": now.name, "status": now.status, "uuid": dx.uuid_of(now.root),
                 "disks": dx.disk_info(now.root), "macs": dx.macs(now.root),
-                "autostart": now.autostart, "metadata": now.meta, "node": self.hv.hostname(),
+                "autostart": now.autostart, "metadata": now.meta,
+                "node": node or self.hv.hostname(),
                 "restart_required": now.restart_pending or (
                     not applied and planned.restart_pending)}
+
+    def destination_of(self, request):
+        """The destination host's connection (opened once, closed with this backend)."""
+        if self.destination is None:
+            self.destination = Hypervisor(request.destination_uri, self.run,
+                                          timeout=request.connect_timeout)
+        return self.destination
+
+    def moved_report(self, request, planned, applied):
+        """The VM where it went (in check mode: as the move would leave it)."""
+        there = self.destination_of(request)
+        now = read_view(there, request.name) if applied else planned
+        return self.vm_report(now, planned, applied, node=there.hostname())
 
     def list_vms(self):
         node = self.hv.hostname()
@@ -117,5 +139,7 @@ class StandaloneBackend(Backend):
         self.hv.check_definable(request.user_root)
 
     def close(self):
+        if self.destination is not None:
+            self.destination.close()
         if self.owns_connections:
             self.hv.close()

@@ -40,6 +40,7 @@ class StandaloneRequest(VmRequest):
         self.snapshot_name = params["snapshot_name"]
         self.metadata_name = params["metadata_name"]
         self.metadata = params["metadata"]
+        self.destination_uri = params["destination_uri"]
         self._check_command_inputs()
         if self.purge["purge_date"] is not None:
             spec.parse_purge_date(self.purge["purge_date"])
@@ -60,6 +61,8 @@ class StandaloneRequest(VmRequest):
         self.restart = params["apply"] == "restart"
         self.nostart = params["nostart"]
         self.full = params["full"]
+        self.live = params["live"]
+        self.destination_pool = spec.validate_pool_name(params["destination_pool"])
 
     def _check_command_inputs(self):
         command = self.command
@@ -75,6 +78,10 @@ class StandaloneRequest(VmRequest):
             spec.validate_metadata_key(self.metadata_name)
         if command == "set_metadata" and not self.metadata:
             raise VmError("metadata is required when command is set_metadata.")
+        if command == "move":
+            if not self.destination_uri:
+                raise VmError("destination_uri is required when command is move.")
+            spec.validate_libvirt_uri(self.destination_uri, "destination_uri")
 
 
 def _state_of(command, state, nostart):
@@ -105,7 +112,7 @@ def _disk_sources(items):
 
 COMMANDS = ["create", "remove", "start", "stop", "status", "list_vms", "clone",
             "create_snapshot", "remove_snapshot", "rollback_snapshot", "list_snapshots",
-            "purge_image", "list_metadata", "get_metadata", "set_metadata"]
+            "purge_image", "list_metadata", "get_metadata", "set_metadata", "move"]
 
 
 def argument_spec():
@@ -132,5 +139,8 @@ def argument_spec():
         src_name=dict(type="str"),
         full=dict(type="bool", default=False),
         snapshot_name=dict(type="str"),
+        destination_uri=dict(type="str"),
+        destination_pool=dict(type="str", default="default"),
+        live=dict(type="bool", default=False),
     )
     return args

@@ -186,3 +186,32 @@ def test_data_disks_of_a_vm_are_named_with_ascii_digits_only():
     assert _belongs("data_vm1_0", "vm1") and _belongs("system_vm1", "vm1")
     for other in ("data_vm1_\u0661", "data_vm1_0\n", "data_vm1_x_0", "data_vm1"):
         assert not _belongs(other, "vm1"), other
+
+
+@pytest.mark.parametrize("uri", [
+    "qemu+ssh://root@hv2.example.com/system", "qemu+tcp://node3/system",
+    "qemu+tls://hv2:16514/system", "qemu+ssh://[fd00::2]/system",
+    "qemu+ssh://hv2/system?keyfile=/root/.ssh/id_ed25519&no_verify=1"])
+def test_a_move_goes_to_another_hosts_qemu_driver(uri):
+    assert spec.validate_libvirt_uri(uri, "destination_uri") == uri
+
+
+@pytest.mark.parametrize("uri", [
+    "qemu:///system",                       # this host
+    "qemu+unix:///system",                  # this host again
+    "xen+ssh://hv2/system", "qemu+ssh://hv2/session", "qemu+ssh://hv2/system\n",
+    "qemu+ssh://hv2/system?command=/bin/sh -c id", "qemu+ssh://hv\x002/system",
+    "qemu+ssh://hv2\u0430/system", "", None])
+def test_any_other_destination_uri_is_a_sentence(uri):
+    with pytest.raises(VmError) as err:
+        spec.validate_libvirt_uri(uri, "destination_uri")
+    assert err.value.msg.startswith("destination_uri %r is not a libvirt URI of another "
+                                    "host's QEMU driver" % (uri,))
+
+
+@pytest.mark.parametrize("uri", ["qemu+ssh://hv2/system?netcat=/tmp/x",
+                                 "qemu+ssh://hv2/system?keyfile=/k&socket=/tmp/s"])
+def test_a_destination_uri_may_not_pick_what_runs_on_the_other_host(uri):
+    with pytest.raises(VmError) as err:
+        spec.validate_libvirt_uri(uri, "destination_uri")
+    assert "is not accepted" in err.value.msg
