@@ -24,7 +24,8 @@ ROLES = os.path.join(os.path.dirname(__file__), "..", "..", "roles")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 SIZE_RE = re.compile(r"^[0-9]+ *([KMGT]i?B?|B)?$", re.I)
 NIC_KEYS = ("bridges", "ovs", "direct_interfaces")
-ARGS = ("vms", "host_cpus", "nodes", "colocation_group", "hypervisors", "known_hosts", "plan",
+ARGS = ("vms", "host_cpus", "nodes", "colocation_group", "hypervisors", "known_hosts", "listings",
+        "plan",
         "copy_disk_images", "role_variables", "role_options")
 
 
@@ -212,6 +213,24 @@ def vm_problems(vm, spec, args):
     return []
 
 
+def placements(vms, hypervisors, listings):
+    """-> (moves {VM: the hypervisor it is on}, problems) of the VMs to deploy, from where
+    the plans found them (``listings``: {hypervisor: [its VMs]}): a VM on another hypervisor
+    than its own is moved there; one on two hypervisors is a problem, naming both."""
+    moves, problems = {}, []
+    for vm in vms:
+        if vm.get("vm_definition_state") == "absent":
+            continue
+        found = sorted(host for host, names in listings.items() if vm.name in names)
+        target = hypervisors.get(vm.name)
+        if len(found) > 1:
+            problems.append("%s: it is defined on %s: remove the copy that should not be "
+                            "there, then deploy again." % (vm.name, " and ".join(found)))
+        elif found and found[0] != target:
+            moves[vm.name] = found[0]
+    return moves, problems
+
+
 def role_option_problems(role, task_vars, templar):
     """The options of ``role`` (its main entry point) as the task sees them, checked once for
     the play, as Ansible checks them per host when the role runs as a role."""
@@ -237,7 +256,10 @@ class ActionModule(ActionBase):
         for vm in vms:
             problems += vm_problems(vm, spec, args)
         problems += mac_problems(vms)
+        moves, found = placements(vms, args["hypervisors"] or {}, args["listings"] or {})
+        problems += found
         result["changed"] = False
+        result["moves"] = moves
         # The VMs whose seed the deploy roles build, found here where every VM's variables
         # are read anyway (a task's loop over hostvars costs more than this whole check).
         result["cloud_init_vms"] = [vm.name for vm in vms

@@ -62,6 +62,12 @@ options:
     description: The inventory's hosts; a VM whose hypervisor in O(hypervisors) is not one of them is refused. Not checked when omitted.
     type: list
     elements: str
+  listings:
+    description:
+      - The VMs defined on each hypervisor, by hypervisor (what the plans listed). A VM of
+        O(vms) found on another hypervisor than its own in O(hypervisors) is returned in
+        RV(moves); one found on two hypervisors is refused, naming both.
+    type: dict
   plan:
     description: The RV(gridvirt.kvm.deploy_plan#module:vms) of a M(gridvirt.kvm.deploy_plan) result; each VM's error is reported.
     type: dict
@@ -101,6 +107,11 @@ cloud_init_vms:
   type: list
   elements: str
   sample: [web1]
+moves:
+  description: The VMs of O(vms) found on another hypervisor than their own, with the hypervisor each is on.
+  returned: success
+  type: dict
+  sample: {web1: hv1}
 msg:
   description: The problems found, one sentence per VM.
   returned: failure

@@ -93,3 +93,17 @@ def test_vm_variables_of_the_deploy_roles_are_checked_with_vm_definitions():
     assert {"memory", "pinned_host", "autostart", "hypervisor"} <= set(spec)
     said = check.vm_problems(good(migration_transport="pigeon"), spec, ARGS)
     assert "migration_transport" in said[0] and "pigeon" in said[0]
+
+
+def test_where_the_plans_found_each_vm_decides_moves_and_refusals():
+    vms = [good("here"), good("moved"), good("twice"), good("new"),
+           good("gone", vm_definition_state="absent")]
+    hypervisors = {"here": "hv1", "moved": "hv2", "twice": "hv1", "new": "hv2", "gone": "hv2"}
+    listings = {"hv1": ["here", "moved", "twice", "gone", "other"], "hv2": ["twice"],
+                "hv3": []}
+    moves, refused = check.placements(vms, hypervisors, listings)
+    # Found elsewhere: moved from there; on its own host or nowhere yet: no move; a VM to
+    # remove is never moved.
+    assert moves == {"moved": "hv1"}
+    assert refused == ["twice: it is defined on hv1 and hv2: remove the copy that should not "
+                       "be there, then deploy again."]
