@@ -144,6 +144,11 @@ class StandaloneHost(object):
         if active:
             self.hv.stop(dom, 0, force=True)
         self.hv.undefine(dom)
+        self.delete_disks_of(vm, paths)
+
+    def delete_disks_of(self, vm, paths):
+        """The disks ``paths`` of VM ``vm`` deleted, with the bases no other VM still needs;
+        a disk another VM of the host uses stays."""
         in_use = self.paths_used_by_other_vms(vm)
         for path in paths:
             if path not in in_use:

@@ -127,7 +127,7 @@ def finish(move, source_defined, record):
     if source_defined:
         move.ctx.host.remove_vm(move.vm)
     else:
-        delete_source_disks(move, record.get("source_paths", []))
+        move.ctx.host.delete_disks_of(move.vm, record.get("source_paths", []))
     drop_record(move)
 
 
@@ -220,14 +220,6 @@ def move_record(move, was_running, disks):
             "volumes": [facts.name for _vol, facts in disks],
             "source_paths": [facts.path for _vol, facts in disks],
             "started": int(time.time())}
-
-
-def delete_source_disks(move, paths):
-    """The disks left here by a VM that is now there (and by no other VM here)."""
-    in_use = move.ctx.host.paths_used_by_other_vms(move.vm)
-    for path in paths:
-        if path not in in_use:
-            move.ctx.host.delete_unused_chain(path)
 
 
 def create_record(move, pool, record):
@@ -363,7 +355,7 @@ def live(move, view, disks):
     move.there.set_autostart(dom, view.autostart)
     ctx.plan.values.update(bytes_copied=copied or received_bytes(move, pool, disks),
                            paused_seconds=paused)
-    delete_source_disks(move, [facts.path for _vol, facts in disks])
+    move.ctx.host.delete_disks_of(move.vm, [facts.path for _vol, facts in disks])
     drop_record(move)
 
 
