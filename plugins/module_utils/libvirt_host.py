@@ -244,6 +244,35 @@ class Hypervisor(object):
 
     # ---- snapshots --------------------------------------------------------------------
 
+    def delete_disks_of(self, vm, paths):
+        """The disks ``paths`` of VM ``vm`` deleted, with the bases no other VM still needs;
+        a disk another VM of the host uses stays."""
+        in_use = self.paths_used_by_other_vms(vm)
+        for path in paths:
+            if path not in in_use:
+                self.delete_unused_chain(path)
+
+    def delete_unused_chain(self, path):
+        """Delete a pool volume, then each backing file no other volume still needs
+        (bases shared with linked clones stay until their last user is gone)."""
+        while path:
+            vol = self.storage.volume_by_path(path)
+            if vol is None:
+                return  # not a volume of a libvirt pool: not ours to delete
+            pool = vol.storagePoolLookupByVolume()
+            backing = self.storage.backing_file(path)
+            self.storage.delete_volume_path(path)
+            if not backing or self.storage.backing_users(pool, backing):
+                return
+            path = backing
+
+    def paths_used_by_other_vms(self, vm):
+        used = set()
+        for other, root in self.read_domains(lambda d: (d.name(), self.xml_root(d))):
+            if other != vm:
+                used.update(domain_xml.disk_paths(root))
+        return used
+
     def snapshots(self, dom):
         """[(name, creation time as int seconds)], oldest first."""
         result = []

@@ -259,10 +259,12 @@ def remove_everything(prefix):
     try:
         for d in c.listAllDomains():
             if d.name().startswith(prefix):
+                persistent = d.isPersistent()  # a transient domain is gone once destroyed
                 if d.isActive():
                     d.destroy()
-                d.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
-                                | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+                if persistent:
+                    d.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+                                    | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
     finally:
         c.close()
     for f in pool_files():

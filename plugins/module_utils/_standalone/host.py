@@ -90,25 +90,7 @@ class StandaloneHost(object):
             self.hv.storage.delete_volume_path(path)
 
     def delete_unused_chain(self, path):
-        """Delete a pool volume, then each backing file no other volume still needs
-        (bases shared with linked clones stay until their last user is gone)."""
-        while path:
-            vol = self.hv.storage.volume_by_path(path)
-            if vol is None:
-                return  # not a volume of a libvirt pool: not ours to delete
-            pool = vol.storagePoolLookupByVolume()
-            backing = self.hv.storage.backing_file(path)
-            self.hv.storage.delete_volume_path(path)
-            if not backing or self.hv.storage.backing_users(pool, backing):
-                return
-            path = backing
-
-    def paths_used_by_other_vms(self, vm):
-        used = set()
-        for other, root in self.hv.read_domains(lambda d: (d.name(), self.hv.xml_root(d))):
-            if other != vm:
-                used.update(dx.disk_paths(root))
-        return used
+        self.hv.delete_unused_chain(path)
 
     # ---- definitions --------------------------------------------------------------------
 
@@ -147,9 +129,4 @@ class StandaloneHost(object):
         self.delete_disks_of(vm, paths)
 
     def delete_disks_of(self, vm, paths):
-        """The disks ``paths`` of VM ``vm`` deleted, with the bases no other VM still needs;
-        a disk another VM of the host uses stays."""
-        in_use = self.paths_used_by_other_vms(vm)
-        for path in paths:
-            if path not in in_use:
-                self.delete_unused_chain(path)
+        self.hv.delete_disks_of(vm, paths)
