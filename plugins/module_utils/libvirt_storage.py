@@ -113,6 +113,18 @@ class Storage(object):
         _start_pool(pool)
         return pool
 
+    def active_pool(self, name):
+        """The pool when it exists and runs, else None; read only (a plan's look)."""
+        lv = _lv()
+        try:
+            pool = self.hv.conn.storagePoolLookupByName(name)
+        except lv.libvirtError as exc:
+            if exc.get_error_code() != lv.VIR_ERR_NO_STORAGE_POOL:
+                raise VmError("Cannot look up storage pool %s: %s."
+                              % (name, exc.get_error_message()))
+            return None
+        return pool if pool.isActive() else None
+
     def pool_exists(self, name):
         return name in self.hv.conn.listStoragePools() + self.hv.conn.listDefinedStoragePools()
 

@@ -23,8 +23,9 @@ AT_HOLE = -3
 
 
 class VolumeFacts(object):
-    """What a volume's copy must reproduce: its name, format, capacity (the guest's size)
-    and allocation (what it takes on disk, for the space check)."""
+    """What a volume's copy must reproduce: its name, format, capacity (the guest's size),
+    allocation (what it takes on disk, for the space check), physical length, and when it
+    was last written."""
 
     def __init__(self, vol):
         root = domain_xml.parse(vol.XMLDesc(0), "volume XML")
@@ -34,6 +35,10 @@ class VolumeFacts(object):
         self.format = fmt.get("type") if fmt is not None and fmt.get("type") else "raw"
         self.capacity = int(root.findtext("capacity"))
         self.allocation = int(root.findtext("allocation") or 0)
+        # The file's length (a qcow2 file's own size, not the guest's).
+        self.physical = int(root.findtext("physical") or self.allocation)
+        # When its content last changed (seconds since the epoch).
+        self.mtime = float(root.findtext("target/timestamps/mtime") or 0)
         self.backing = root.findtext("backingStore/path") or ""
 
 
@@ -80,17 +85,61 @@ def copy_volume(src_conn, src_vol, dst_conn, dst_vol):
 
 def pump(down, up):
     """Everything ``down`` receives, sent on ``up``, holes as holes; -> data bytes sent."""
-    lv = deps.libvirt()
     sent = 0
+    for kind, value in chunks(down):
+        if kind == "hole":
+            up.sendHole(value, 0)
+        else:
+            _send_all(up, value)
+            sent += len(value)
+    return sent
+
+
+def chunks(down):
+    """What a sparse download stream carries, in order: ('data', bytes) and ('hole',
+    length) pieces, until its end."""
+    lv = deps.libvirt()
     while True:
         got = down.recvFlags(CHUNK_BYTES, lv.VIR_STREAM_RECV_STOP_AT_HOLE)
         if got == AT_HOLE:
-            up.sendHole(down.recvHole(), 0)
+            yield "hole", down.recvHole()
             continue
         if not got:
-            return sent
-        _send_all(up, got)
-        sent += len(got)
+            return
+        yield "data", got
+
+
+def download(src_conn, src_vol):
+    """A context manager giving chunks() of ``src_vol``'s sparse download; the stream is
+    finished when the reader read it all, aborted otherwise. libvirt errors are sentences."""
+    return _Download(src_conn, src_vol)
+
+
+class _Download(object):
+    def __init__(self, conn, vol):
+        self.conn, self.vol, self.stream = conn, vol, None
+
+    def __enter__(self):
+        lv = deps.libvirt()
+        self.stream = self.conn.newStream(0)
+        try:
+            self.vol.download(self.stream, 0, 0, lv.VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM)
+        except lv.libvirtError as exc:
+            _abort(self.stream)
+            raise VmError("Cannot read volume %s: %s." % (self.vol.name(),
+                                                          exc.get_error_message()))
+        return chunks(self.stream)
+
+    def __exit__(self, exc_type, exc, tb):
+        lv = deps.libvirt()
+        if exc_type is not None:
+            _abort(self.stream)
+            if issubclass(exc_type, lv.libvirtError):
+                raise VmError("Reading volume %s failed: %s." % (self.vol.name(),
+                                                                 exc.get_error_message()))
+            return False
+        self.stream.finish()
+        return False
 
 
 def _send_all(up, data):
@@ -112,16 +161,21 @@ def _abort(*streams):
 
 # ---- a running guest and its disks ----------------------------------------------------------
 
-def migrate_with_disks(dom, dst_conn, disk_targets, persist_root):
+def migrate_with_disks(dom, dst_conn, disk_targets, paths, persist_root):
     """Live migration of ``dom`` to ``dst_conn`` with a copy of the disks ``disk_targets``
-    (their volumes made there already, the same sizes): the guest runs on, paused only for
-    the last pass. Defined there from ``persist_root``, undefined here once it runs there.
-    -> the dest's domain and completed_figures(). A failure leaves the guest running
-    here, and is a sentence."""
+    (their volumes made there already, the same sizes, at ``paths`` {path here: path
+    there}): the guest runs on, paused only for the last pass. Defined there from
+    ``persist_root``, undefined here once it runs there. -> the destination's domain and
+    completed_figures(). A failure leaves the guest running here, and is a sentence."""
     lv = deps.libvirt()
     flags = (lv.VIR_MIGRATE_LIVE | lv.VIR_MIGRATE_PERSIST_DEST | lv.VIR_MIGRATE_UNDEFINE_SOURCE
              | lv.VIR_MIGRATE_NON_SHARED_DISK)
+    running = domain_xml.parse(dom.XMLDesc(lv.VIR_DOMAIN_XML_MIGRATABLE), "migratable XML")
+    for source in running.iter("source"):
+        if source.get("file") in paths:
+            source.set("file", paths[source.get("file")])
     params = {lv.VIR_MIGRATE_PARAM_MIGRATE_DISKS: list(disk_targets),
+              lv.VIR_MIGRATE_PARAM_DEST_XML: domain_xml.to_string(running),
               lv.VIR_MIGRATE_PARAM_PERSIST_XML: domain_xml.to_string(persist_root)}
     try:
         moved = dom.migrate3(dst_conn, params, flags)

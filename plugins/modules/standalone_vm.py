@@ -201,8 +201,11 @@ options:
         A run killed on the way leaves a record in the destination pool (volume
         C(<name>.moving), which also keeps a second move of the VM out). The next move
         finishes it (the VM is defined there) or undoes it (it is not).
-      - A VM already there and not here is not changed. A linked clone is refused. Make it
-        a full clone first.
+      - A VM already there and not here is not changed.
+      - A linked clone's disk (an overlay on a base shared with other VMs) arrives whole.
+        Offline, it is flattened into a temporary volume here first (its pool must have the
+        room); live, the migration copies its whole content. The base stays for its other
+        users.
     type: str
   live:
     description:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -314,3 +315,52 @@ def test_deploy_refuses_a_vm_defined_on_two_hypervisors(clean, tmp_path):
     assert "%s: it is defined on %s and %s" % (VM, SRC, DST) in out, out[-3000:]
     assert {SRC: state_of(SRC), DST: state_of(DST)} == before
     virsh(DST, "undefine", VM)
+
+
+# ---- a linked clone moves with its data; its base stays for the others ----------------------
+
+BASE = "mv-base"
+
+
+@pytest.fixture
+def linked_clone_on_src():
+    """mv-a, a linked clone of mv-base (running on node2), itself running."""
+    remove_everywhere()
+    c3.module(SRC, "gridvirt.kvm.standalone_vm", {"name": BASE, "state": "absent"})
+    base = c3.module(SRC, "gridvirt.kvm.standalone_vm", {
+        "name": BASE, "state": "running", "xml": lab.guest_xml(BASE),
+        "system_image": lab.GUEST_IMAGE})
+    assert base.get("changed"), base
+    clone = c3.module(SRC, "gridvirt.kvm.standalone_vm", {
+        "name": VM, "command": "clone", "src_name": BASE})
+    assert clone.get("changed"), clone
+    c3.wait(lambda: c3.last_tick(SRC, VM), 180, "%s ticking on %s" % (VM, SRC))
+    yield clone
+    remove_everywhere()
+    c3.module(SRC, "gridvirt.kvm.standalone_vm", {"name": BASE, "state": "absent"})
+
+
+def backing_of(node, vol):
+    xml = virsh(node, "vol-dumpxml", "--pool", "default", vol)
+    return ET.fromstring(xml).findtext("backingStore/path") or ""
+
+
+@pytest.mark.parametrize("live", [False, True], ids=["offline", "live"])
+def test_a_linked_clone_arrives_whole_and_its_base_stays(linked_clone_on_src, live):
+    base_file = backing_of(SRC, "%s.disk0.qcow2" % VM)
+    base_overlay = c3.module(SRC, "gridvirt.kvm.standalone_vm",
+                             {"name": BASE, "command": "status"})["disks"][0]["path"]
+    assert base_file and virsh(SRC, "vol-dumpxml", base_overlay).count(base_file) == 1
+    moved = c3.module(SRC, "gridvirt.kvm.standalone_vm", {
+        "name": VM, "command": "move", "destination_uri": uri(DST), "live": live})
+    assert moved["changed"] and not moved.get("failed"), moved
+    assert volumes(DST) == ["%s.disk0.qcow2" % VM]
+    assert backing_of(DST, "%s.disk0.qcow2" % VM) == ""
+    assert VM in running(DST) and VM not in domains(SRC) and volumes(SRC) == []
+    # Its data came along: it ticks on there (live: the same boot; offline: a new one).
+    c3.wait(lambda: c3.last_tick(DST, VM), 180, "%s ticking on %s" % (VM, DST))
+    # The base and its other user are untouched; no flat copy is left here.
+    assert BASE in running(SRC)
+    assert virsh(SRC, "vol-dumpxml", base_overlay).count(base_file) == 1
+    assert os.path.exists(os.path.join(c3.LAB_DIR, "nodes", SRC, "root") + base_file)
+    assert ".flat" not in virsh(SRC, "vol-list", "default")

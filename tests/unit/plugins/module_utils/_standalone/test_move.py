@@ -40,11 +40,15 @@ def vm_view(status=None, snapshots=()):
 @pytest.fixture
 def world(monkeypatch):
     """Where the VM is: ``there`` (the destination's view) and the ``record`` left there."""
-    state = {"there": vm_view(), "record": None}
+    state = {"there": vm_view(), "record": None, "written_since_copy": False}
     monkeypatch.setattr(move.views, "read_view", lambda hv, name: state["there"])
     monkeypatch.setattr(move.Move, "record", lambda self: state["record"])
     monkeypatch.setattr(move, "source_volumes", lambda hv, view: [])
     monkeypatch.setattr(move, "check_room", lambda mv, disks: None)
+    monkeypatch.setattr(move, "check_names_free", lambda mv, disks: None)
+    monkeypatch.setattr(move, "check_room_to_flatten", lambda hv, vm, disks: None)
+    monkeypatch.setattr(move, "written_since_copy",
+                        lambda mv, view, record: state["written_since_copy"])
     monkeypatch.setattr(move.StandaloneHost, "check_uuid_free", lambda self, uuid, vm: None)
     monkeypatch.setattr(move.dx, "uuid_of", lambda root: "u")
     return state
@@ -120,3 +124,28 @@ def test_the_destination_must_be_another_host(world):
     with pytest.raises(VmError) as err:
         move.plan_move(ctx, Req, vm_view("Started"), Host("hv1"))
     assert "is this host (hv1)" in err.value.msg
+
+
+def test_a_copy_there_older_than_the_disks_here_is_never_finished(world):
+    """The VM ran here after an earlier move stopped (its undo could not reach the
+    destination): the copy there is stale; it is removed and the move made again."""
+    world["there"] = vm_view("Stopped")
+    world["record"] = {"was_running": False, "volumes": ["vm1.disk0.qcow2"]}
+    world["written_since_copy"] = True
+    assert planned(vm_view("Stopped"))[0] == [
+        "removed what an unfinished move of VM vm1 left on hv2", "moved VM vm1 to hv2"]
+
+
+def test_a_live_move_killed_at_its_end_is_finished_where_the_guest_runs(world):
+    """Killed between the destination's finish and the source's confirmation: the guest runs
+    there, its paused source here is stale."""
+    world["there"] = vm_view("Started")
+    world["record"] = {"was_running": True, "live": True, "volumes": ["vm1.disk0.qcow2"]}
+    assert planned(vm_view("Paused"))[0] == ["finished the move of VM vm1 to hv2"]
+
+
+def test_a_live_move_killed_before_the_guest_ran_there_is_undone_and_made_live_again(world):
+    world["there"] = vm_view("Stopped")
+    world["record"] = {"was_running": True, "live": True, "volumes": ["vm1.disk0.qcow2"]}
+    assert planned(vm_view("Paused"), LiveReq)[0] == [
+        "removed what an unfinished move of VM vm1 left on hv2", "moved VM vm1 live to hv2"]
