@@ -8,7 +8,8 @@
     marker there. Median of BENCH_FAILOVER_RUNS runs (node1 is powered on between runs);
   * live migration of ha-gw between two nodes: the whole cluster_vm migrate task, and the
     guest's pause, from the arrival times of its one-per-second serial ticks (the longest gap
-    between two ticks, less the one second between them).
+    between two ticks, less the one second between them);
+  * standalone_vm's moves between two nodes (benchmarks/moves.py).
 
 The one-node lab is stopped while the three-node one runs (two cores), and restarted after.
 """
@@ -21,6 +22,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "multinode"))
 import cluster3 as c3  # noqa: E402  (the three-node tests' helpers)
+import moves as standalone_moves  # noqa: E402  (benchmarks/moves.py: standalone_vm's moves)
 
 LAB_SH = os.path.join(REPO, "lab", "lab.sh")
 RUNS = int(os.environ.get("BENCH_FAILOVER_RUNS", "3"))
@@ -99,6 +101,20 @@ def ha_figures():
     figures["migration_runs"] = moves
     figures["migration"] = dict((k, statistics.median(m[k] for m in moves))
                                 for k in ("task", "pause"))
+    figures["moves"] = standalone_moves.move_figures()
+    subprocess.run([LAB_SH, "nodes-down"], cwd=REPO, check=True, capture_output=True)
+    subprocess.run([LAB_SH, "up"], cwd=REPO, check=True, capture_output=True)
+    return figures
+
+
+def moves_alone():
+    """Section "moves" without the rest of "ha": the three nodes up, the moves measured, the
+    one-node lab back."""
+    subprocess.run([LAB_SH, "down"], cwd=REPO, check=True, capture_output=True)
+    subprocess.run([LAB_SH, "nodes-up", "3"], cwd=REPO, check=True, capture_output=True)
+    rc, out = c3.playbook("prepare_hypervisors.yaml")
+    assert rc == 0, out[-3000:]
+    figures = {"moves": standalone_moves.move_figures()}
     subprocess.run([LAB_SH, "nodes-down"], cwd=REPO, check=True, capture_output=True)
     subprocess.run([LAB_SH, "up"], cwd=REPO, check=True, capture_output=True)
     return figures
@@ -106,7 +122,7 @@ def ha_figures():
 
 def report_ha(figures):
     ha = figures.get("ha")
-    if not ha:
+    if not ha or "bring_up" not in ha:
         return []
     up, fo, mig = ha["bring_up"], ha["failover"], ha["migration"]
     lines = ["", "## Three-node lab: bring-up, failover, live migration", "",

@@ -9,7 +9,8 @@
   * deploy_vms_cluster.yaml and deploy_vms_standalone.yaml: a fresh deploy of 10 VMs, and
     the no-op rerun with 2, 10 and 30 VMs against a ping per VM (benchmarks/deploy.py);
   * the three-node lab: bring-up of 1 vs 3 nodes, failover phases after a power cut, live
-    migration time and guest pause (benchmarks/ha.py);
+    migration time and guest pause (benchmarks/ha.py); standalone_vm's offline and live moves
+    against a plain copy of the same volumes (benchmarks/moves.py);
   * cluster_vm: a whole create (import, definition, Pacemaker resource) against the raw
     `rbd import` and SEAPATH's path for the same image; linked clone time for a 40 MiB and
     a 4 GiB source; list_vms with 1 and with 50 VMs registered.
@@ -336,6 +337,7 @@ def report(figures):
     lines += report_import(figures) + report_cluster(figures) + deploy.report_deploy(figures)
     lines += addresses.report_addresses(figures)
     lines += ha.report_ha(figures)
+    lines += ha.standalone_moves.report_moves(figures)
     return "\n".join(lines) + "\n"
 
 
@@ -392,8 +394,9 @@ def report_import(figures):
 
 
 def main():
-    """BENCH_SECTIONS (comma-separated: clone, noop, import, cluster, deploy, addresses, ha; create: the
-    cluster create alone) limits the run; cluster needs import (its ratios are against the same raw imports); ha runs last:
+    """BENCH_SECTIONS (comma-separated: clone, noop, import, cluster, deploy, addresses, ha;
+    create: the cluster create alone; moves: the standalone moves of ha alone) limits the
+    run; cluster needs import (its ratios are against the same raw imports); ha runs last:
     it stops the one-node lab for the three-node one, and restarts it after."""
     sections = os.environ.get("BENCH_SECTIONS",
                               "clone,noop,import,cluster,deploy,addresses,ha").split(",")
@@ -418,6 +421,8 @@ def main():
         figures["addresses"] = addresses.address_figures()
     if "ha" in sections:
         figures["ha"] = ha.ha_figures()
+    elif "moves" in sections:
+        figures["ha"] = ha.moves_alone()
     stamp = figures["time"].replace(":", "")
     with open(os.path.join(RESULTS, "%s.json" % stamp), "w") as handle:
         json.dump(figures, handle, indent=2)

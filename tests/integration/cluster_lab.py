@@ -1,5 +1,6 @@
 """Helpers for cluster_vm tests on the lab's real Ceph + Pacemaker + libvirt."""
 import json
+import os
 import subprocess
 import time
 
@@ -14,6 +15,7 @@ RBD = ["rbd", "--id", "libvirt", "--format", "json"]
 RBD_CHANGE = ["rbd", "--id", "libvirt"]
 RADOS = ["rados", "--id", "libvirt", "-p", "rbd"]
 LOCK_PREFIX = "gridvirt.lock."
+RBD_STATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rbd_state.py")
 
 
 def run_cluster(args, check=False, diff=False, timeout=900, env_extra=None):
@@ -109,20 +111,14 @@ def cib_xpath(xpath):
 
 def fingerprint():
     """Everything a cluster_vm call could change: RBD images with their ids, sizes,
-    snapshots and metadata, groups with their snapshots, the trash, the per-VM RADOS lock
-    objects, the CIB configuration and its nodes' attributes, libvirt's definitions."""
-    state = {"images": {}, "groups": {}, "trash": trash(), "cib": cib_configuration(),
-             "node_attributes": node_attributes(), "locks": lock_objects(),
-             "domains": lab.definitions()}
-    for name in images():
-        snaps = sorted((s["name"], s.get("protected"))
-                       for s in rbd("snap", "ls", "--all", name))
-        info = image_info(name)
-        state["images"][name] = (info["id"], info["size"], snaps, image_meta(name))
-    for group in groups():
-        members = sorted(i["image"] for i in rbd("group", "image", "list", group))
-        snaps = sorted(s["snapshot"] for s in rbd("group", "snap", "ls", group))
-        state["groups"][group] = (members, snaps)
+    snapshots and metadata, groups with their snapshots, the trash (rbd_state.py, one
+    process), the per-VM RADOS lock objects, the CIB configuration and its nodes'
+    attributes, libvirt's definitions."""
+    state = json.loads(subprocess.run(
+        ["/usr/bin/python3", RBD_STATE, "rbd", "libvirt"], capture_output=True, text=True,
+        check=True).stdout)
+    state.update({"cib": cib_configuration(), "node_attributes": node_attributes(),
+                  "locks": lock_objects(), "domains": lab.definitions()})
     return state
 
 
