@@ -233,6 +233,34 @@ class RbdStore(RbdConnection):
             self.remove_image(name)
             raise
 
+    def write_pieces(self, name, pieces):
+        """Write a stream into image ``name`` from its start: ('data', bytes) pieces written,
+        ('hole', length) pieces skipped (a new image reads zeroes there, and takes no room
+        for them); -> the data bytes written."""
+        written, offset = 0, 0
+        with deps.require("rbd").Image(self.ioctx, name) as img:
+            for kind, value in pieces:
+                if kind == "hole":
+                    offset += value
+                    continue
+                img.write(value, offset)
+                offset += len(value)
+                written += len(value)
+        return written
+
+    def convert_image(self, source, fmt, target, virtual_size):
+        """Image ``source`` holding a disk in ``fmt`` (qcow2: the file as it was) converted
+        into a new raw image ``target`` of ``virtual_size`` bytes, by qemu-img reading and
+        writing RBD directly."""
+        self.create_image(target, virtual_size)
+        try:
+            run_checked(self._run, ["qemu-img", "convert", "-n", "-W", "-f", fmt, "-O", "raw",
+                                    self.qemu_target(source), self.qemu_target(target)],
+                        "Converting RBD image %s failed" % source)
+        except VmError:
+            self.remove_image(target)
+            raise
+
     def remove_image(self, name):
         rbd = deps.require("rbd")
         try:

@@ -99,11 +99,13 @@ options:
         not changed. When Pacemaker does not place it on O(node) (a strong colocation or an
         anti-colocation forbids it, say) the task fails naming the constraints that involve
         the VM, after clearing the temporary constraint.
+      - C(import) makes a standalone VM of the host of O(src_uri) a cluster VM (see
+        O(src_uri)).
     type: str
     choices: [create, remove, list_vms, start, stop, status, clone, enable, disable,
               list_snapshots, create_snapshot, remove_snapshot, rollback_snapshot,
               purge_image, list_metadata, get_metadata, set_metadata, define_colocation,
-              add_pacemaker_remote, remove_pacemaker_remote, migrate]
+              add_pacemaker_remote, remove_pacemaker_remote, migrate, import]
   node:
     description:
       - Cluster node (Pacemaker name) to move the VM to, with O(command=migrate) (required
@@ -175,8 +177,40 @@ options:
     default: none
   src_name:
     description:
-      - Source VM of O(command=clone).
+      - Source VM of O(command=clone); with O(command=import), the standalone VM's name on
+        the source host (default O(name)).
     type: str
+  src_uri:
+    description:
+      - With O(command=import), the libvirt URI of the standalone host the VM is on, as this
+        node reaches it (C(qemu+ssh://[user@]host/system), C(qemu+tcp://host/system),
+        C(qemu+tls://host/system), or C(qemu:///system) for this node's own libvirt), with
+        no URI parameter but those of authentication. Required with O(command=import).
+      - The import makes the standalone VM a cluster VM. Checked before anything changes,
+        the VM must be there with self-contained qcow2 or raw pool volumes (not a linked
+        clone) and without libvirt snapshots (the cluster's are RBD group snapshots). The
+        cluster must have no VM, image or resource of its name.
+      - The source is then shut down (powered off after 120 seconds). Each disk is streamed
+        from the source's libvirt into RBD, SEAPATH's layout (C(system_<name>),
+        C(data_<name>_<i>)), with no copy on the node. A qcow2 file is checked like any
+        imported image (no backing file, no external data file) before qemu-img converts
+        it.
+      - The definition keeps the VM's UUID, MACs and the rest, its disks now RBD disks. The
+        VM becomes a Pacemaker resource with this task's placement options and constraints,
+        started if the source ran. Only once it runs is the source removed (O(remove_source))
+        or defined again there, stopped.
+      - A failure on the way removes what the import made in RBD and the CIB, and the source
+        is defined again and started if it ran. A cluster VM of that name that exists
+        already is not changed.
+    type: str
+  remove_source:
+    description:
+      - With O(command=import), remove the source VM (its definition and volumes) once the
+        cluster VM runs. With V(false) it stays defined there, stopped (refused when the
+        source host is a node of the cluster, where its definition would take over the
+        cluster VM).
+    type: bool
+    default: true
   full:
     description:
       - With O(command=clone), copy the images (an independent VM, time proportional to
@@ -293,6 +327,13 @@ EXAMPLES = r"""
     command: clone
     src_name: rtu1
     nostart: true
+
+- name: Make a standalone VM of another host a cluster VM (its source removed once it runs)
+  gridvirt.kvm.cluster_vm:
+    name: edge1
+    command: import
+    src_uri: qemu+ssh://root@edge-host.example.com/system
+    preferred_host: hv2
 
 - name: Take it out of Pacemaker, keep its disks
   gridvirt.kvm.cluster_vm:

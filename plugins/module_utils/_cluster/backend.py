@@ -20,6 +20,7 @@ import os
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker as pcmk
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_disks as disks
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_import
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import commands
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import power
@@ -32,7 +33,8 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._common import xmluti
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core.lifecycle import Backend
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core.snapshot_policy import listing
-from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import validate_domain
+from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import (
+    Hypervisor, validate_domain)
 from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import RbdStore
 
 LOCK_WAIT_SECONDS = 600
@@ -67,6 +69,8 @@ REPORTS_NOTHING = ("set_metadata", "define_colocation", "add_pacemaker_remote",
 class ClusterBackend(Backend):
     """``run``: AnsibleModule.run_command; ``warn``: its warn; ``shared``: another backend
     whose connections this one uses (and leaves open), for many VMs planned in one call."""
+
+    source = None  # command=import: the connection to the source host, once opened
 
     def __init__(self, request, run, warn, shared=None):
         self.owns_connections = shared is None
@@ -110,6 +114,8 @@ class ClusterBackend(Backend):
         if request.command == "clone":
             source = read_view(self.store, self.cluster, request.src_name)
             return commands.plan_clone(ctx, view, source)
+        if request.command == "import":
+            return cluster_import.plan_import(ctx, view, self.source_host(request))
         if request.state is not None:
             return states.plan_state(ctx, view)
         if request.command in COMMAND_PLANS:
@@ -154,7 +160,16 @@ class ClusterBackend(Backend):
             raise VmError("VM %s does not exist: give xml to create it." % request.name)
         validate_domain(self.run, dx.parse_domain(request.base_xml))
 
+    def source_host(self, request):
+        """command=import: the source host's libvirt (opened once, closed with the backend)."""
+        if self.source is None:
+            self.source = Hypervisor(request.src_uri, self.run,
+                                     timeout=request.connect_timeout)
+        return self.source
+
     def close(self):
+        if self.source is not None:
+            self.source.close()
         if self.owns_connections:
             self.store.close()
 

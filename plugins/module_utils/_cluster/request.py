@@ -123,6 +123,13 @@ class ClusterRequest(VmRequest):
             raise VmError("metadata_name is required when command is get_metadata.")
         if command == "set_metadata" and not params["metadata"]:
             raise VmError("metadata is required when command is set_metadata.")
+        self.src_uri = params["src_uri"]
+        self.remove_source = params["remove_source"]
+        if command == "import":
+            if not self.src_uri:
+                raise VmError("src_uri is required when command is import.")
+            spec.validate_libvirt_uri(self.src_uri, "src_uri", local=True)
+            spec.validate_vm_name(self.src_name or self.name)
         if command == "define_colocation" and not params["colocated_vms"]:
             raise VmError("colocated_vms is required when command is define_colocation.")
         self.remote = None
@@ -171,7 +178,7 @@ COMMANDS = ["create", "remove", "list_vms", "start", "stop", "status", "clone", 
             "disable", "list_snapshots", "create_snapshot", "remove_snapshot",
             "rollback_snapshot", "purge_image", "list_metadata", "get_metadata",
             "set_metadata", "define_colocation", "add_pacemaker_remote",
-            "remove_pacemaker_remote", "migrate"]
+            "remove_pacemaker_remote", "migrate", "import"]
 STATES = ["present", "running", "started", "stopped", "disabled", "absent"]
 
 
@@ -198,6 +205,8 @@ def argument_spec():
         metadata=dict(type="dict"),
         metadata_name=dict(type="str"),
         node=dict(type="str"),
+        src_uri=dict(type="str"),
+        remove_source=dict(type="bool", default=True),
         purge=dict(type="bool", default=False),
         trash_delay=dict(type="raw", default=0),
     )

@@ -85,10 +85,13 @@ LIBVIRT_URI_PARAMETERS = ("keyfile", "known_hosts", "known_hosts_verify", "no_ve
                           "no_tty", "pkipath", "sshauth", "tls_priority", "mode")
 
 
-def validate_libvirt_uri(uri, option):
+def validate_libvirt_uri(uri, option, local=False):
     """A libvirt URI of another hypervisor's QEMU driver (qemu+ssh://, qemu+tcp://,
-    qemu+tls://…/system) with only authentication parameters; anything else (control
-    characters, another driver, a parameter that picks the remote command) refused."""
+    qemu+tls://…/system) with only authentication parameters (``local``: this host's
+    qemu:///system too); anything else (control characters, another driver, a parameter
+    that picks the remote command) refused."""
+    if local and uri == "qemu:///system":
+        return uri
     match = LIBVIRT_REMOTE_URI_RE.fullmatch(uri or "")
     if not match:
         raise VmError("%s %r is not a libvirt URI of another host's QEMU driver: use "
