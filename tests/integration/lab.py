@@ -25,6 +25,7 @@ SERIAL_LOG = "/var/log/libvirt/qemu/%s-serial.log"
 URI = "qemu:///system"
 BOOT_RE = re.compile(r"gridvirt-guest: booted name=(\S*) uuid=(\S*) boot=(\d+) disks=(\S*)")
 HOST = "lab-hv1"
+NO_TRACEBACK = "(traceback unavailable)"
 
 
 def ansible_env():
@@ -64,6 +65,64 @@ def run_module(args, module="gridvirt.kvm.standalone_vm", check=False, diff=Fals
         # The tree callback leaves out "failed"; ansible's exit code tells it.
         result.setdefault("failed", proc.returncode != 0)
         return result
+
+
+def run_batch(cases, module="gridvirt.kvm.standalone_vm", host=HOST, check=False,
+              timeout=1800):
+    """Run one task per argument dict of ``cases``, in order, in one ansible-playbook run on
+    HOST (a failed task does not stop the others), in check mode with ``check``; returns
+    their results in that order. For tables of refusals: one play instead of one ansible
+    start per row."""
+    with tempfile.TemporaryDirectory() as work:
+        out = os.path.join(work, "results.json")
+        tasks = [{"name": "case %d" % index, module: args, "register": "case_%d" % index,
+                  "ignore_errors": True, "check_mode": check}
+                 for index, args in enumerate(cases)]
+        everything = "[%s]" % ", ".join("case_%d" % index for index in range(len(cases)))
+        tasks.append({"name": "results", "delegate_to": "localhost",
+                      "ansible.builtin.copy": {"content": "{{ %s | to_json }}" % everything,
+                                               "dest": out, "mode": "0600"}})
+        playbook = os.path.join(work, "batch.json")
+        with open(playbook, "w") as handle:
+            json.dump([{"hosts": host, "gather_facts": False, "tasks": tasks}], handle)
+        proc = subprocess.run(["ansible-playbook", playbook], cwd=REPO, env=ansible_env(),
+                              capture_output=True, text=True, timeout=timeout, check=False)
+        if not os.path.exists(out):
+            raise AssertionError("the batch wrote no results:\n%s\n%s"
+                                 % (proc.stdout[-3000:], proc.stderr[-3000:]))
+        with open(out) as handle:
+            return json.load(handle)
+
+
+def run_refusals(cases, fingerprint, module="gridvirt.kvm.standalone_vm"):
+    """A table of refusals ((id, arguments, expected), arguments of None left out) run in
+    one batch: ({id: result}, fingerprint before, fingerprint after). None of them may
+    change anything: the fingerprints must be equal."""
+    before = fingerprint()
+    results = run_batch([dict((k, v) for k, v in args.items() if v is not None)
+                         for _id, args, _expected in cases], module=module)
+    return dict(zip([case[0] for case in cases], results)), before, fingerprint()
+
+
+def refusal_table(cases, fingerprint, module="gridvirt.kvm.standalone_vm"):
+    """A module-scoped fixture giving run_refusals' result for ``cases``."""
+    @pytest.fixture(scope="module")
+    def table():
+        return run_refusals(cases, fingerprint, module)
+    return table
+
+
+def assert_refused(table, case, expected):
+    """The row ``case`` of a refusal_table failed with ``expected`` in its sentence, no
+    traceback, and the table changed nothing."""
+    results, before, after = table
+    result = results[case]
+    assert result.get("failed") is True, result
+    assert expected in result["msg"], result["msg"]
+    assert "Traceback" not in result["msg"]
+    # A registered failure carries this placeholder when the module raised nothing.
+    assert result.get("exception", NO_TRACEBACK) == NO_TRACEBACK, result["exception"]
+    assert after == before, "a refused request changed the lab"
 
 
 def node_name():

@@ -134,14 +134,13 @@ def test_the_table_is_large_enough():
     assert len(CASES) >= 25
 
 
-@pytest.mark.parametrize("args,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_fails_cleanly_and_changes_nothing(args, expected):
-    before = cl.fingerprint()
-    result = cl.run_cluster(args)
-    assert result.get("failed") is True, result
-    assert expected in result["msg"], result["msg"]
-    assert "Traceback" not in result["msg"] and "exception" not in result
-    assert cl.fingerprint() == before
+table = lab.refusal_table(CASES, cl.fingerprint, module=cl.MODULE)
+
+
+@pytest.mark.parametrize("case,expected", [(c[0], c[2]) for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_bad_input_fails_cleanly_and_changes_nothing(table, case, expected):
+    lab.assert_refused(table, case, expected)
 
 
 @pytest.fixture(scope="module")
@@ -169,23 +168,26 @@ EXISTING_CASES = [
 ]
 
 
-@pytest.mark.parametrize("args,expected", [c[1:] for c in EXISTING_CASES],
+@pytest.fixture(scope="module")
+def existing_table(existing_vm):
+    return lab.run_refusals(EXISTING_CASES, cl.fingerprint, module=cl.MODULE)
+
+
+@pytest.mark.parametrize("case,expected", [(c[0], c[2]) for c in EXISTING_CASES],
                          ids=[c[0] for c in EXISTING_CASES])
-def test_bad_input_on_an_existing_vm(existing_vm, args, expected):
-    before = cl.fingerprint()
-    result = cl.run_cluster(args)
-    assert result.get("failed") is True, result
-    assert expected in result["msg"], result["msg"]
-    assert cl.fingerprint() == before
+def test_bad_input_on_an_existing_vm(existing_table, case, expected):
+    lab.assert_refused(existing_table, case, expected)
 
 
-@pytest.mark.parametrize("timeout,shown", [("inf", "'inf'"), (1e400, "inf"), (0, "0"),
-                                           (86401, "86401")])
-def test_cluster_node_timeout_is_a_bounded_whole_number(timeout, shown):
-    before = cl.fingerprint()
-    result = lab.run_module({"name": lab.node_name(), "state": "online", "timeout": timeout},
-                            module="gridvirt.kvm.cluster_node")
-    assert result["failed"] is True, result
-    assert result["msg"] == ("timeout must be at least 1 and at most 86400 (a whole number), "
-                             "not %s." % shown)
-    assert cl.fingerprint() == before
+NODE_TIMEOUT_CASES = [
+    ("timeout %s" % shown, {"name": lab.node_name(), "state": "online", "timeout": timeout},
+     "timeout must be at least 1 and at most 86400 (a whole number), not %s." % shown)
+    for timeout, shown in [("inf", "'inf'"), (1e400, "inf"), (0, "0"), (86401, "86401")]]
+node_timeouts = lab.refusal_table(NODE_TIMEOUT_CASES, cl.fingerprint,
+                                  module="gridvirt.kvm.cluster_node")
+
+
+@pytest.mark.parametrize("case,expected", [(c[0], c[2]) for c in NODE_TIMEOUT_CASES],
+                         ids=[c[0] for c in NODE_TIMEOUT_CASES])
+def test_cluster_node_timeout_is_a_bounded_whole_number(node_timeouts, case, expected):
+    lab.assert_refused(node_timeouts, case, expected)

@@ -191,7 +191,26 @@ def rbd_images_with_marker():
 def assert_refused(result, expected):
     assert result.get("failed") is True, result
     assert result["msg"] == expected
-    assert "Traceback" not in result["msg"] and "exception" not in result
+    assert result.get("exception", lab.NO_TRACEBACK) == lab.NO_TRACEBACK, result["exception"]
+
+
+def run_table(rows, fingerprint, markers, module):
+    """rows {(…, check): arguments}, run in two batches (plain, check mode): (results by
+    key, fingerprint before, fingerprint after, what holds the host file's marker after)."""
+    before = fingerprint()
+    results = {}
+    for check in (False, True):
+        keys = [key for key in rows if key[-1] is check]
+        results.update(zip(keys, lab.run_batch([rows[key] for key in keys], module=module,
+                                               check=check)))
+    return results, before, fingerprint(), markers()
+
+
+def assert_table_refused(table, key, expected):
+    results, before, after, marked = table
+    assert_refused(results[key], expected)
+    assert after == before, "a refused request changed the lab"
+    assert not marked, "the host file's content reached %s" % marked
 
 
 def standalone_args(name, **extra):
@@ -218,33 +237,49 @@ def test_the_images_would_read_the_host_file():
         os.unlink(copy)
 
 
-@pytest.mark.parametrize("check", [False, True], ids=["run", "check mode"])
-@pytest.mark.parametrize("place", ["system_image", "additional disk", "additional disk dict"])
-@pytest.mark.parametrize("case", CASES)
-def test_standalone_refuses_a_hostile_image(case, place, check):
-    path, expected = IMAGES[case]
+CHECKS = [False, True]
+STANDALONE_PLACES = ["system_image", "additional disk", "additional disk dict"]
+
+
+def standalone_new_args(path, place):
     if place == "system_image":
-        args = standalone_args(STANDALONE_VM, system_image=path)
-    elif place == "additional disk":
-        args = standalone_args(STANDALONE_VM, additional_disks=["16M", path])
-    else:
-        args = standalone_args(STANDALONE_VM, additional_disks=[{"image": path}])
-    before = standalone_fingerprint()
-    assert_refused(lab.run_module(args, check=check), expected)
-    assert standalone_fingerprint() == before
-    assert not pool_files_with_marker()
+        return standalone_args(STANDALONE_VM, system_image=path)
+    if place == "additional disk":
+        return standalone_args(STANDALONE_VM, additional_disks=["16M", path])
+    return standalone_args(STANDALONE_VM, additional_disks=[{"image": path}])
 
 
-@pytest.mark.parametrize("check", [False, True], ids=["run", "check mode"])
-@pytest.mark.parametrize("place", ["system_image", "data_disk"])
+@pytest.fixture(scope="module")
+def standalone_table():
+    rows = dict(((case, place, check), standalone_new_args(IMAGES[case][0], place))
+                for case in CASES for place in STANDALONE_PLACES for check in CHECKS)
+    return run_table(rows, standalone_fingerprint, pool_files_with_marker,
+                     "gridvirt.kvm.standalone_vm")
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=["run", "check mode"])
+@pytest.mark.parametrize("place", STANDALONE_PLACES)
 @pytest.mark.parametrize("case", CASES)
-def test_cluster_refuses_a_hostile_image(case, place, check):
-    path, expected = IMAGES[case]
-    args = cluster_args(CLUSTER_VM, additional_disks=["16M"], **{place: path})
-    before = cluster_fingerprint()
-    assert_refused(cl.run_cluster(args, check=check), expected)
-    assert cluster_fingerprint() == before
-    assert not rbd_images_with_marker()
+def test_standalone_refuses_a_hostile_image(standalone_table, case, place, check):
+    assert_table_refused(standalone_table, (case, place, check), IMAGES[case][1])
+
+
+CLUSTER_PLACES = ["system_image", "data_disk"]
+
+
+@pytest.fixture(scope="module")
+def cluster_table():
+    rows = dict(((case, place, check),
+                 cluster_args(CLUSTER_VM, additional_disks=["16M"], **{place: IMAGES[case][0]}))
+                for case in CASES for place in CLUSTER_PLACES for check in CHECKS)
+    return run_table(rows, cluster_fingerprint, rbd_images_with_marker, cl.MODULE)
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=["run", "check mode"])
+@pytest.mark.parametrize("place", CLUSTER_PLACES)
+@pytest.mark.parametrize("case", CASES)
+def test_cluster_refuses_a_hostile_image(cluster_table, case, place, check):
+    assert_table_refused(cluster_table, (case, place, check), IMAGES[case][1])
 
 
 @pytest.fixture(scope="module")
@@ -254,20 +289,29 @@ def standalone_existing():
     return result
 
 
-@pytest.mark.parametrize("check", [False, True], ids=["run", "check mode"])
-@pytest.mark.parametrize("change", ["forced re-import", "added disk"])
-@pytest.mark.parametrize("case", CASES)
-@pytest.mark.usefixtures("standalone_existing")
-def test_standalone_refuses_a_hostile_image_for_an_existing_vm(case, change, check):
-    path, expected = IMAGES[case]
+CHANGES = ["forced re-import", "added disk"]
+
+
+def standalone_change_args(path, change):
     if change == "forced re-import":
-        args = standalone_args(STANDALONE_EXISTING, system_image=path, force=True)
-    else:
-        args = standalone_args(STANDALONE_EXISTING, additional_disks=[path])
-    before = standalone_fingerprint()
-    assert_refused(lab.run_module(args, check=check), expected)
-    assert standalone_fingerprint() == before
-    assert not pool_files_with_marker()
+        return standalone_args(STANDALONE_EXISTING, system_image=path, force=True)
+    return standalone_args(STANDALONE_EXISTING, additional_disks=[path])
+
+
+@pytest.fixture(scope="module")
+def standalone_existing_table(standalone_existing):
+    rows = dict(((case, change, check), standalone_change_args(IMAGES[case][0], change))
+                for case in CASES for change in CHANGES for check in CHECKS)
+    return run_table(rows, standalone_fingerprint, pool_files_with_marker,
+                     "gridvirt.kvm.standalone_vm")
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=["run", "check mode"])
+@pytest.mark.parametrize("change", CHANGES)
+@pytest.mark.parametrize("case", CASES)
+def test_standalone_refuses_a_hostile_image_for_an_existing_vm(standalone_existing_table, case,
+                                                               change, check):
+    assert_table_refused(standalone_existing_table, (case, change, check), IMAGES[case][1])
 
 
 @pytest.fixture(scope="module")
@@ -275,17 +319,20 @@ def cluster_existing():
     return cl.ok(cluster_args(CLUSTER_EXISTING))
 
 
-@pytest.mark.parametrize("check", [False, True], ids=["run", "check mode"])
-@pytest.mark.parametrize("place", ["system_image", "data_disk"])
+@pytest.fixture(scope="module")
+def cluster_existing_table(cluster_existing):
+    rows = dict(((case, place, check),
+                 cluster_args(CLUSTER_EXISTING, force=True, **{place: IMAGES[case][0]}))
+                for case in CASES for place in CLUSTER_PLACES for check in CHECKS)
+    return run_table(rows, cluster_fingerprint, rbd_images_with_marker, cl.MODULE)
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=["run", "check mode"])
+@pytest.mark.parametrize("place", CLUSTER_PLACES)
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.usefixtures("cluster_existing")
-def test_cluster_refuses_a_hostile_image_for_a_forced_recreate(case, place, check):
-    path, expected = IMAGES[case]
-    args = cluster_args(CLUSTER_EXISTING, force=True, **{place: path})
-    before = cluster_fingerprint()
-    assert_refused(cl.run_cluster(args, check=check), expected)
-    assert cluster_fingerprint() == before
-    assert not rbd_images_with_marker()
+def test_cluster_refuses_a_hostile_image_for_a_forced_recreate(cluster_existing_table, case,
+                                                               place, check):
+    assert_table_refused(cluster_existing_table, (case, place, check), IMAGES[case][1])
 
 
 def pool_mode(path):
