@@ -260,7 +260,7 @@ class Hypervisor(object):
             if vol is None:
                 return  # not a volume of a libvirt pool: not ours to delete
             pool = vol.storagePoolLookupByVolume()
-            backing = self.storage.backing_file(path)
+            backing = self.storage.volume_backing(vol)
             self.storage.delete_volume_path(path)
             if not backing or self.storage.backing_users(pool, backing):
                 return

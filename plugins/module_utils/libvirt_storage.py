@@ -277,6 +277,12 @@ class Storage(object):
             backing = os.path.join(os.path.dirname(path), backing)
         return backing
 
+    @staticmethod
+    def volume_backing(vol):
+        """The backing file of a volume as its libvirt daemon reads it: right for a volume of
+        another host too, where this host's qemu-img cannot look."""
+        return domain_xml.parse(vol.XMLDesc(0), "volume XML").findtext("backingStore/path") or ""
+
     def backing_users(self, pool, path):
         """Volumes of the pool whose backing file is path."""
         self.refresh_pool(pool)

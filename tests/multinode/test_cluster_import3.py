@@ -46,8 +46,12 @@ def test_imported_vm_fails_over_from_its_rbd_disk(standalone_on_node3):
     node = result["node"]
     c3.wait(lambda: c3.boots_on(node, VM) and c3.boot_count(VM) == 2, 180,
             "%s boot 2 on %s" % (VM, node))
+    assert not result.get("warnings"), result["warnings"]
+    # Nothing of the standalone VM is left on its host: no definition, no volume.
     listed = c3.module(SRC, "gridvirt.kvm.standalone_vm", {"command": "list_vms"})
     assert VM not in [vm["name"] for vm in listed["vms"] if vm["persistent"]]
+    volumes = c3.node_run(SRC, "virsh", "-c", "qemu:///system", "vol-list", "default").stdout
+    assert VM + "." not in volumes, volumes
     since = time.time()
     c3.power_off(node)
     seen = c3.observe_failover(VM, node, 2, since)
