@@ -6,7 +6,10 @@ benchmarks/ha.py while the three nodes are up).
     copy of the same volumes between the same two libvirtd (`virsh vol-download --sparse` to a
     file, then `vol-upload --sparse`);
   * live move of the same VM back: the whole task, libvirt's figure of the pause, and the
-    pause seen by the guest (the longest gap between its one-per-second ticks, less 1 s).
+    pause seen by the guest (the longest gap between its one-per-second ticks, less 1 s);
+  * cluster_vm command=import of a running standalone VM of node2 (same disks) by node1, the
+    whole task until the cluster VM is Started, against `rbd import` of the same volume files
+    on node2 (no conversion, no VM: the bare copy into RBD).
 """
 import os
 import statistics
@@ -21,6 +24,7 @@ import cluster3 as c3  # noqa: E402  (the three-node tests' helpers)
 import lab  # noqa: E402  (the test guest's XML and image)
 
 VM = "bench-mv"
+IMPORTED = "bench-imp"
 SRC, DST = "node2", "node3"
 DATA_MIB = int(os.environ.get("BENCH_MOVE_DATA_MIB", "256"))
 RUNS = int(os.environ.get("BENCH_MOVES", "3"))
@@ -37,9 +41,17 @@ def vm_module(node, args):
     return time.monotonic() - start, result
 
 
+def forget_serial_logs(vm):
+    """Without its earlier boots' ticks, a wait for a tick waits for this boot's (a move
+    started before the guest listens to the power button would wait for its stop_timeout)."""
+    for node in c3.nodes():
+        c3.node_run(node, "rm", "-f", "/var/log/libvirt/qemu/%s-serial.log" % vm)
+
+
 def remove():
     for node in (SRC, DST):
         vm_module(node, {"state": "absent"})
+    forget_serial_logs(VM)
 
 
 def create(data_path):
@@ -80,15 +92,59 @@ def one_round(data_path, tmp):
     copy = plain_copy(DST, SRC, tmp)
     watcher = c3.TickWatcher(VM, DST)
     watcher.start()
-    time.sleep(3)
+    c3.wait(lambda: len(watcher.arrivals) >= 2, 120, "%s ticking on %s" % (VM, DST))
     live_task, live = move(DST, SRC, True)
-    time.sleep(3)
+    after = len(watcher.arrivals)
+    c3.wait(lambda: len(watcher.arrivals) >= after + 2, 120, "%s ticking on %s" % (VM, SRC))
     watcher.stopped.set()
     watcher.join()
     return {"offline task": offline_task, "offline stopped": offline["stopped_seconds"],
             "plain copy": copy, "bytes": offline["bytes_copied"], "live task": live_task,
             "live paused (libvirt)": live["paused_seconds"],
             "live pause (ticks)": max(watcher.longest_gap() - 1.0, 0.0)}
+
+
+def volume_paths(node, vm):
+    lines = virsh(node, "vol-list", "default").splitlines()[2:]
+    return [line.split()[1] for line in lines
+            if line.strip() and line.split()[0].startswith(vm + ".")]
+
+
+def remove_imported():
+    c3.module(SRC, "gridvirt.kvm.standalone_vm", {"name": IMPORTED, "state": "absent"})
+    result = c3.module("node1", "gridvirt.kvm.cluster_vm",
+                       {"name": IMPORTED, "state": "absent", "purge": True})
+    assert not result.get("failed"), result
+    forget_serial_logs(IMPORTED)
+
+
+def rbd_import(paths):
+    start = time.monotonic()
+    for index, path in enumerate(paths):
+        c3.node_run(SRC, "rbd", "--id", "libvirt", "import", path,
+                    "bench-plain-%d" % index, timeout=600)
+    seconds = time.monotonic() - start
+    for index in range(len(paths)):
+        c3.node_run(SRC, "rbd", "--id", "libvirt", "rm", "--no-progress",
+                    "bench-plain-%d" % index, timeout=600)
+    return seconds
+
+
+def import_round(data_path):
+    remove_imported()
+    result = c3.module(SRC, "gridvirt.kvm.standalone_vm", {
+        "name": IMPORTED, "state": "running", "xml": lab.guest_xml(IMPORTED),
+        "system_image": lab.GUEST_IMAGE, "additional_disks": [data_path]})
+    assert result.get("changed"), result
+    c3.wait(lambda: c3.last_tick(SRC, IMPORTED), 180, "%s ticking" % IMPORTED)
+    plain = rbd_import(volume_paths(SRC, IMPORTED))
+    start = time.monotonic()
+    result = c3.module("node1", "gridvirt.kvm.cluster_vm", {
+        "name": IMPORTED, "command": "import", "src_uri": "qemu+tcp://%s/system" % SRC})
+    task = time.monotonic() - start
+    assert result.get("changed") and result["status"] == "Started", result
+    remove_imported()
+    return {"import task": task, "rbd import": plain}
 
 
 def move_figures():
@@ -98,7 +154,8 @@ def move_figures():
         with open(data_path, "wb") as handle:
             for _mib in range(DATA_MIB):
                 handle.write(os.urandom(1 << 20))
-        runs = [one_round(data_path, tmp) for _run in range(RUNS)]
+        runs = [dict(one_round(data_path, tmp), **import_round(data_path))
+                for _run in range(RUNS)]
     remove()
     return {"runs": runs, "median": dict((key, statistics.median(r[key] for r in runs))
                                          for key in runs[0])}
@@ -119,5 +176,9 @@ def report_moves(figures):
             "| live move task (ansible included) | %.1f |" % med["live task"],
             "| guest paused by the live move (libvirt) | %.2f |" % med["live paused (libvirt)"],
             "| guest paused by the live move (its ticks) | %.2f |" % med["live pause (ticks)"],
-            "", "Offline move task / plain copy: %.2fx; %d MB of data sent."
-            % (med["offline task"] / med["plain copy"], med["bytes"] / 1e6)]
+            "| cluster_vm import task, until Started (ansible included) | %.1f |"
+            % med["import task"],
+            "| rbd import of the same volume files | %.1f |" % med["rbd import"],
+            "", "Offline move task / plain copy: %.2fx; %d MB of data sent. Import task / "
+            "rbd import: %.2fx." % (med["offline task"] / med["plain copy"], med["bytes"] / 1e6,
+                                    med["import task"] / med["rbd import"])]
