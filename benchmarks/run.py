@@ -395,7 +395,7 @@ def report_import(figures):
 
 def main():
     """BENCH_SECTIONS (comma-separated: clone, noop, import, cluster, deploy, addresses, ha;
-    create: the cluster create alone; moves: the standalone moves of ha alone) limits the
+    create: the cluster create alone; failover, moves: those parts of ha alone) limits the
     run; cluster needs import (its ratios are against the same raw imports); ha runs last:
     it stops the one-node lab for the three-node one, and restarts it after."""
     sections = os.environ.get("BENCH_SECTIONS",
@@ -421,8 +421,11 @@ def main():
         figures["addresses"] = addresses.address_figures()
     if "ha" in sections:
         figures["ha"] = ha.ha_figures()
-    elif "moves" in sections:
-        figures["ha"] = ha.moves_alone()
+    else:
+        if "failover" in sections:
+            figures["ha"] = ha.failover_alone()
+        if "moves" in sections:
+            figures.setdefault("ha", {}).update(ha.moves_alone())
     stamp = figures["time"].replace(":", "")
     with open(os.path.join(RESULTS, "%s.json" % stamp), "w") as handle:
         json.dump(figures, handle, indent=2)
