@@ -26,6 +26,8 @@ export LAB_ROOT REPO_ROOT
 export LAB_DIR=${LAB_DIR:-$REPO_ROOT/.lab}
 export LAB_NODE=${LAB_NODE:-local}
 export NODE_DIR=$LAB_DIR/nodes/$LAB_NODE
+# The niceness of libvirtd and so of the TCG guests (components/libvirt.sh).
+export LAB_GUEST_NICE=${LAB_GUEST_NICE:-10}
 LAB_COMPONENTS_DEFAULT=(libvirt ceph pacemaker)
 read -r -a LAB_COMPONENTS <<<"${LAB_COMPONENTS:-${LAB_COMPONENTS_DEFAULT[*]}}"
 

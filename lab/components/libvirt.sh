@@ -22,8 +22,11 @@ libvirt_up() {
         # (qemu+tcp, configured in its private libvirtd.conf by lab/nodes.sh).
         local listen=()
         [ -z "${LAB_NODES:-}" ] || listen=(--listen)
+        # At a lower priority than the lab's daemons: the TCG guests it starts inherit it, so
+        # that their busy vCPUs yield to the softirqs carrying Corosync's and Ceph's traffic
+        # (Corosync itself runs real-time).
         LIBVIRT_LOG_OUTPUTS="3:file:$log/libvirtd.log" \
-            libvirtd --daemon "${listen[@]}" --pid-file "$run/libvirtd.pid"
+            nice -n "$LAB_GUEST_NICE" libvirtd --daemon "${listen[@]}" --pid-file "$run/libvirtd.pid"
         wait_for libvirtd 60 virsh -c qemu:///system version
         log "libvirtd started (pid $(cat "$run/libvirtd.pid"))"
     fi
