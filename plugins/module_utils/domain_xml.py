@@ -22,6 +22,10 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._common import xmluti
 GV_NS = "https://github.com/gridvirt/kvm/xmlns/vm/1"
 GV = "{%s}" % GV_NS
 GV_PREFIX = "gridvirt"
+# A standalone VM that an import into the cluster stopped carries this element until the
+# import ends, so that a rerun after a killed import still knows it was running.
+IMPORTING_NS = "https://github.com/gridvirt/kvm/xmlns/importing/1"
+IMPORTING_KEY = "gvimporting"
 
 DISK_TARGET_PREFIX = {"virtio": "vd", "scsi": "sd", "sata": "sd", "ide": "hd"}
 MEMORY_ELEMENTS = ("memory", "currentMemory", "maxMemory")
@@ -330,6 +334,21 @@ def build_gv_metadata(user_metadata, definition, defined_digest=None):
 def set_gv_metadata(root, node):
     remove_gv_metadata(root)
     _child(root, "metadata", before="memory").append(node)
+
+
+def importing_mark():
+    """The element an import sets on the source it stops (libvirt's metadata API adds it
+    under IMPORTING_NS)."""
+    return to_string(lxml_etree().Element("importing", attrib={"was-running": "yes"}))
+
+
+def has_importing_mark(root):
+    return root.find("metadata/{%s}importing" % IMPORTING_NS) is not None
+
+
+def remove_importing_mark(root):
+    for node in root.findall("metadata/{%s}importing" % IMPORTING_NS):
+        node.getparent().remove(node)
 
 
 def read_gv_metadata(root):

@@ -273,6 +273,18 @@ class Hypervisor(object):
                 used.update(domain_xml.disk_paths(root))
         return used
 
+    def mark_importing(self, dom, mark):
+        """Set (``mark``: the element's XML) or clear (None) the importing mark in the VM's
+        stored definition (domain_xml.IMPORTING_NS)."""
+        lv = _lv()
+        try:
+            dom.setMetadata(lv.VIR_DOMAIN_METADATA_ELEMENT, mark,
+                            domain_xml.IMPORTING_KEY if mark else None,
+                            domain_xml.IMPORTING_NS, lv.VIR_DOMAIN_AFFECT_CONFIG)
+        except lv.libvirtError as exc:
+            raise VmError("Cannot record on VM %s that it is being imported: %s."
+                          % (dom.name(), exc.get_error_message()))
+
     def snapshots(self, dom):
         """[(name, creation time as int seconds)], oldest first."""
         result = []

@@ -150,6 +150,42 @@ def test_kill_mid_import_then_rerun_converges_without_orphans(tmp_path):
     assert not cl.ok(args)["changed"]
 
 
+def test_kill_mid_import_from_a_standalone_host_then_rerun_finishes_it(tmp_path):
+    """A running standalone VM whose import into the cluster is killed while its disk
+    streams into RBD: it stays defined here with its volume, nothing of it is in the CIB;
+    the rerun imports it and starts it, since it ran before the killed run stopped it."""
+    name = PREFIX + "imp"
+    image = tmp_path / "big.raw"
+    big_image(image)
+    lab.remove_everything(name)
+    created = lab.run_module({"name": name, "state": "running", "xml": lab.guest_xml(name),
+                              "system_image": str(image)})
+    assert created["changed"], created
+    assert lab.Console(name).wait_boot()["uuid"] == created["uuid"]
+    args = {"name": name, "command": "import", "src_uri": lab.URI,
+            "preferred_host": lab.node_name()}
+    try:
+        with tempfile.TemporaryDirectory() as tree:
+            proc = start_module(args, tree)
+            wait_for_image("_gvimport_system_" + name)
+            kill_module_tree("AnsiballZ_cluster_vm.py")
+            proc.wait()
+        source = lab.conn().lookupByName(name)
+        assert source.isPersistent() and not source.isActive()
+        assert [f for f in lab.pool_files() if f.startswith(name + ".")]
+        assert not cl.cib_xpath("//primitive[@id='%s']" % name).strip()
+        console = lab.Console(name)
+        result = cl.ok(args)
+        assert result["changed"] and result["status"] == "Started", result
+        assert console.wait_boot()["uuid"] == created["uuid"]
+        assert not [i for i in cl.images() if i.startswith("_gv")]
+        assert not [f for f in lab.pool_files() if f.startswith(name + ".")]
+        assert not cl.ok(args)["changed"]
+    finally:
+        cl.remove_all(name)
+        lab.remove_everything(name)
+
+
 def test_two_concurrent_creates_one_wins_nothing_corrupt():
     name = PREFIX + "race"
     args = cl.vm_args(name)

@@ -57,12 +57,18 @@ class Source(object):
         if self.transient:
             self.dom = None
         self.root = self.meta = None
-        self.running = False
+        self.running = self.was_running = False
         self.disks = []
         if self.dom is not None:
             self.root = hv.xml_root(self.dom)
             self.meta = dx.read_gv_metadata(self.root)[0]
             self.running = hv.is_active(self.dom)
+            # Stopped by an import that was killed: it is to run again, here or there.
+            self.was_running = dx.has_importing_mark(self.root)
+
+    @property
+    def to_run(self):
+        return self.running or self.was_running
 
     @property
     def exists(self):
@@ -96,7 +102,7 @@ def plan_import(ctx, view, source_hv):
                     undo=lambda: undo_import(ctx, vm, source, saved, []))
     ctx.diff(vm, {}, metadata)
     view = states.created_view(ctx, vm, metadata, images, None)
-    plan_enable(ctx, view, start=source.running)
+    plan_enable(ctx, view, start=source.to_run)
     plan_source_after(ctx, source, saved)
     return view
 
@@ -173,6 +179,7 @@ def import_intent(ctx, vm, source):
     root = dx.parse_domain(dx.canonical(source.root), "source definition")
     bus = (dx.disk_info(root) or [{"bus": "virtio"}])[0]["bus"]
     dx.remove_gv_metadata(root)
+    dx.remove_importing_mark(root)
     dx.remove_owned_disks(root)
     dx.normalize_units(root)
     base = dx.canonical(root)
@@ -187,6 +194,7 @@ def import_disks(ctx, vm, source, images, metadata):
     created = []
     try:
         if source.running:
+            source.hv.mark_importing(source.dom, dx.importing_mark())
             source.hv.stop(source.dom, SOURCE_STOP_SECONDS)
         for (vol, _facts), name in zip(source.disks, images):
             import_one(ctx, source, vol, disks.STAGING_PREFIX + name, created)
@@ -245,11 +253,20 @@ def undo_import(ctx, vm, source, saved, created):
         raise errors[0]
 
 
+def source_definition(saved):
+    """The source's definition as it was, without the importing mark."""
+    root = dx.parse_domain(saved, "source definition")
+    dx.remove_importing_mark(root)
+    return root
+
+
 def restore_source(source, saved):
     dom = source.hv.domain(source.name)
     if dom is None:
-        dom = source.hv.define(dx.parse_domain(saved, "source definition"))
-    if source.running and not source.hv.is_active(dom):
+        dom = source.hv.define(source_definition(saved))
+    else:
+        source.hv.mark_importing(dom, None)
+    if source.to_run and not source.hv.is_active(dom):
         source.hv.start(dom)
 
 
@@ -262,7 +279,7 @@ def plan_source_after(ctx, source, saved):
             if ctx.req.remove_source:
                 delete_source_disks(source)
             else:
-                source.hv.define(dx.parse_domain(saved, "source definition"))
+                source.hv.define(source_definition(saved))
         except Exception as exc:  # pylint: disable=broad-except
             ctx.warn("VM %s is a cluster VM now, but its source on %s could not be %s: %s"
                      % (source.name, source.host, "removed" if ctx.req.remove_source

@@ -147,3 +147,19 @@ def test_rbd_disks_carry_monitors_and_secret():
     # They are disks the module owns: a user XML carrying them is refused.
     with pytest.raises(VmError):
         dx.reject_owned_disks(root)
+
+
+def test_the_importing_mark_is_found_and_removed_alone():
+    """libvirt stores setMetadata's element under its namespace, next to our record: the
+    import finds it, and strips it (only it) from the definition the cluster VM gets."""
+    root = dx.parse_domain(BASE, "test")
+    dx.set_gv_metadata(root, dx.build_gv_metadata({"role": "edge"}, "<domain/>"))
+    assert not dx.has_importing_mark(root)
+    mark = etree.fromstring(dx.importing_mark())
+    stored = etree.SubElement(root.find("metadata"), "{%s}importing" % dx.IMPORTING_NS,
+                              attrib=dict(mark.attrib))
+    assert stored.get("was-running") == "yes"
+    assert dx.has_importing_mark(root)
+    dx.remove_importing_mark(root)
+    assert not dx.has_importing_mark(root)
+    assert dx.read_gv_metadata(root)[0] == {"role": "edge"}
