@@ -100,13 +100,8 @@ class Storage(object):
         self.run = run
 
     def pool(self, name, create_missing=False, path=DEFAULT_POOL_PATH):
-        lv = _lv()
-        try:
-            pool = self.hv.conn.storagePoolLookupByName(name)
-        except lv.libvirtError as exc:
-            if exc.get_error_code() != lv.VIR_ERR_NO_STORAGE_POOL:
-                raise VmError("Cannot look up storage pool %s: %s."
-                              % (name, exc.get_error_message()))
+        pool = self._lookup_pool(name)
+        if pool is None:
             if not create_missing:
                 raise VmError("The storage pool %s does not exist on this hypervisor." % name)
             pool = self._create_dir_pool(name, path)
@@ -115,15 +110,19 @@ class Storage(object):
 
     def active_pool(self, name):
         """The pool when it exists and runs, else None; read only (a plan's look)."""
+        pool = self._lookup_pool(name)
+        return pool if pool is not None and pool.isActive() else None
+
+    def _lookup_pool(self, name):
+        """The pool named ``name``, or None when there is none."""
         lv = _lv()
         try:
-            pool = self.hv.conn.storagePoolLookupByName(name)
+            return self.hv.conn.storagePoolLookupByName(name)
         except lv.libvirtError as exc:
             if exc.get_error_code() != lv.VIR_ERR_NO_STORAGE_POOL:
                 raise VmError("Cannot look up storage pool %s: %s."
                               % (name, exc.get_error_message()))
             return None
-        return pool if pool.isActive() else None
 
     def pool_exists(self, name):
         return name in self.hv.conn.listStoragePools() + self.hv.conn.listDefinedStoragePools()
