@@ -3,8 +3,8 @@
 # Apache License 2.0 (see LICENSE)
 """The guest's cloud-init NoCloud seed: the three documents (meta-data, network-config v2,
 user-data) built from a VM's allocated addresses, and the seed image (a FAT filesystem
-labelled CIDATA) in a file on the host or in a RADOS object that the resource agent writes to
-the node that starts the VM.
+labelled CIDATA) in a file on the host (standalone VMs) or in an RBD image that a cluster VM's
+definition attaches over RBD, wherever it runs.
 
 The documents are JSON, which is YAML: no YAML library is needed on the hypervisor and no
 value can inject YAML of its own, since every string is quoted and escaped. Whether a seed is
@@ -24,12 +24,12 @@ import re
 import shutil
 import tempfile
 
-from ansible_collections.gridvirt.kvm.plugins.module_utils._common import deps
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.library_errors import (
     as_sentences)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.runner import run_checked
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core.spec import validate_vm_name
+from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_names import seed_image
 
 SEED_LABEL = "CIDATA"
 DOCUMENT_NAMES = ("meta-data", "network-config", "user-data")
@@ -38,10 +38,8 @@ DOCUMENT_NAMES = ("meta-data", "network-config", "user-data")
 # dynamic_ownership on (it relabels the file at start) or off.
 SEED_MODE = 0o644
 SEED_KIB = 1024
-OBJECT_PREFIX = "gridvirt_seed."
-DIGEST_XATTR = "gridvirt_seed_digest"
-# The resource agent writes the object to this path, if the VM's domain XML uses it.
-PATH_XATTR = "path"
+# Metadata key of the RBD seed image: the digest of the documents it holds.
+DIGEST_KEY = "gridvirt_seed_digest"
 INSTANCE_HASH_CHARS = 12
 
 LABEL_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
@@ -345,63 +343,57 @@ class FileSeedStore(object):
         os.unlink(self.path)
 
 
-def object_name(vm):
-    return OBJECT_PREFIX + vm
+def seed_file(vm):
+    """Where the seed of a standalone VM lives by default (the VM template attaches it)."""
+    return "/var/lib/libvirt/images/%s-seed.img" % vm
 
 
-class RadosSeedStore(object):
-    """The image in the RADOS object gridvirt_seed.<vm> of the pool, with the documents'
-    digest and the path the resource agent writes it to as xattrs. ``connection``: an
-    rbd_store.RbdConnection."""
+def seed_sources(vm, pool=None):
+    """What a domain's CD-ROM names when it is VM ``vm``'s seed: its default file, and with
+    ``pool`` its RBD image as ``<pool>/<image>``."""
+    sources = [seed_file(vm)]
+    if pool:
+        sources.append("%s/%s" % (pool, seed_image(vm)))
+    return sources
 
-    def __init__(self, run, connection, vm, path):
+
+class RbdSeedStore(object):
+    """The image in the RBD image seed_<vm> of the pool, with the documents' digest in its
+    metadata. The VM's definition attaches it as an RBD CD-ROM, so QEMU reads it on
+    whichever node starts the VM or receives it by live migration; no node keeps a copy.
+    ``store``: an rbd_store.RbdStore."""
+
+    def __init__(self, run, store, vm):
         self.run = run
-        self.connection = connection
-        self.name = object_name(vm)
-        self.path = path
+        self.store = store
+        self.name = seed_image(vm)
 
     def _library(self, what):
-        return as_sentences("%s the seed object %s" % (what, self.name),
-                            "pool %s" % self.connection.pool,
-                            timed_out=self.connection.not_answering)
-
-    def _xattr(self, key):
-        rados = deps.require("rados")
-        with self._library("read"):
-            try:
-                return self.connection.ioctx.get_xattr(self.name, key).decode("utf-8")
-            except (rados.ObjectNotFound, rados.NoData):
-                return None
+        return as_sentences("%s the seed image %s" % (what, self.name),
+                            "pool %s" % self.store.pool,
+                            timed_out=self.store.not_answering)
 
     def current_digest(self):
-        if self._xattr(PATH_XATTR) != self.path:
-            return None
-        return self._xattr(DIGEST_XATTR)
+        with self._library("read"):
+            if not self.store.image_exists(self.name):
+                return None
+            return self.store.metadata(self.name).get(DIGEST_KEY)
 
     def write(self, seed):
         data = image_bytes(self.run, seed)
-        ioctx = self.connection.ioctx
         with self._library("write"):
-            # One operation: the agent never reads new bytes with an old path, or the reverse.
-            with deps.require("rados").WriteOpCtx() as op:
-                op.write_full(data)
-                op.set_xattr(DIGEST_XATTR, seed.digest.encode("ascii"))
-                op.set_xattr(PATH_XATTR, self.path.encode("utf-8"))
-                ioctx.operate_write_op(op, self.name)
+            if not self.store.image_exists(self.name):
+                self.store.create_image(self.name, len(data))
+            # The digest goes before the bytes change and comes back after: a write cut
+            # short leaves an image without digest, which the next run writes again.
+            self.store.remove_metadata(self.name, [DIGEST_KEY])
+            self.store.write_pieces(self.name, [("data", data)])
+            self.store.set_metadata(self.name, {DIGEST_KEY: seed.digest})
 
     def exists(self):
-        rados = deps.require("rados")
         with self._library("read"):
-            try:
-                self.connection.ioctx.stat(self.name)
-                return True
-            except rados.ObjectNotFound:
-                return False
+            return self.store.image_exists(self.name)
 
     def remove(self):
-        rados = deps.require("rados")
         with self._library("remove"):
-            try:
-                self.connection.ioctx.remove_object(self.name)
-            except rados.ObjectNotFound:
-                pass
+            self.store.remove_image(self.name)

@@ -202,14 +202,40 @@ def add_rbd_disks(root, images, bus, ceph):
         disk = etree.Element("disk", type="network", device="disk")
         etree.SubElement(disk, "driver", name="qemu", type="raw", cache="writeback",
                          discard="unmap")
-        auth = etree.SubElement(disk, "auth", username=ceph["user"])
-        etree.SubElement(auth, "secret", type="ceph", uuid=ceph["secret_uuid"])
         source = etree.SubElement(disk, "source", protocol="rbd",
                                   name="%s/%s" % (ceph["pool"], image))
-        for host, port in ceph["monitors"]:
-            etree.SubElement(source, "host", name=host, port=str(port))
+        _give_ceph_access(disk, source, ceph)
         disks.append(disk)
     _insert_disks(root, disks, bus)
+
+
+def _give_ceph_access(disk, source, ceph):
+    """The libvirt secret and the monitors, unless the disk names its own."""
+    etree = lxml_etree()
+    if disk.find("auth") is None and source.find("auth") is None:
+        auth = etree.Element("auth", username=ceph["user"])
+        etree.SubElement(auth, "secret", type="ceph", uuid=ceph["secret_uuid"])
+        source.addprevious(auth)
+    if source.find("host") is None:
+        for host, port in ceph["monitors"]:
+            etree.SubElement(source, "host", name=host, port=str(port))
+
+
+def complete_rbd_cdroms(root, ceph):
+    """CD-ROMs on RBD images (a cluster VM's cloud-init seed: the template names only the
+    image) get what QEMU needs to open them on any node, as the VM's own disks have."""
+    for disk in root.findall("devices/disk[@type='network'][@device='cdrom']"):
+        source = disk.find("source[@protocol='rbd']")
+        if source is not None:
+            _give_ceph_access(disk, source, ceph)
+
+
+def drop_cdroms(root, sources):
+    """Remove the CD-ROMs whose file or RBD image (``<pool>/<image>``) is in ``sources``."""
+    for disk in root.findall("devices/disk[@device='cdrom']"):
+        source = disk.find("source")
+        if source is not None and (source.get("file") in sources or source.get("name") in sources):
+            disk.getparent().remove(disk)
 
 
 def disk_paths(root):

@@ -31,11 +31,11 @@ description:
     second run with the same inputs reports no change.
   - To attach the seed to a VM, set the VM's C(cloud_init_seed) variable to O(path); the VM
     template (C(templates/vm/domain.xml.j2)) attaches that file as a read-only SATA CD-ROM.
-  - Cluster VMs may start on any node, so give them O(store=rados). The image then goes into the
-    RADOS object C(gridvirt_seed.<vm>) of O(pool) (with O(path) as its C(path) xattr), and
-    the resource agent C(ocf:gridvirt:VirtualDomain) writes it to O(path) on the node that
-    starts or receives the VM, when the VM's domain XML uses that path as a disk. Nothing is
-    written to O(path) by the module then.
+  - Cluster VMs may start on any node, so give them O(store=rbd). The image then goes into the
+    RBD image C(seed_<vm>) of O(pool), and the VM's definition attaches it as an RBD CD-ROM
+    (the VM template does with the VM's C(cloud_init_seed_rbd) variable set to RV(image)).
+    QEMU reads it over RBD on whichever node starts the VM or receives it by live
+    migration; nothing is written on the nodes.
 author:
   - gridvirt.kvm contributors (@gridvirt)
 extends_documentation_fragment:
@@ -122,22 +122,23 @@ options:
   store:
     description:
       - C(file) writes the image to O(path) on the host the task runs on.
-      - C(rados) writes it into the RADOS object C(gridvirt_seed.<vm>) of O(pool), for
-        cluster VMs; the resource agent copies it to O(path) on the node that starts the VM.
+      - C(rbd) writes it into the RBD image C(seed_<vm>) of O(pool), for cluster VMs
+        (O(path) is not used then).
     type: str
-    choices: [file, rados]
+    choices: [file, rbd]
     default: file
   state:
     description:
       - C(present) writes the seed when its documents differ; C(absent) removes the file at
-        O(path) and, with O(store=rados), the object (copies the agent wrote on other nodes
-        stay until it overwrites them).
+        O(path), or with O(store=rbd) the image (a VM still running with it attached keeps
+        it busy; remove the VM first).
     type: str
     choices: [present, absent]
     default: present
 requirements:
   - C(mkfs.vfat) and C(mcopy) on the host (Debian packages C(dosfstools) and C(mtools)).
-  - With O(store=rados), the librados Python binding (Debian package C(python3-rados)).
+  - With O(store=rbd), the librados and librbd Python bindings (Debian packages
+    C(python3-rados) and C(python3-rbd)).
 notes:
   - The seed image is mode 0644; it holds no secret (public keys, addresses).
 """
@@ -155,17 +156,24 @@ EXAMPLES = r"""
   gridvirt.kvm.cloud_init_seed:
     vm: db1
     addresses: "{{ allocation.addresses }}"
-    store: rados
+    store: rbd
     pool: rbd
-# Then give the VM the variable cloud_init_seed: "{{ seed.path }}".
+  register: cluster_seed
+# Then give the VM the variable cloud_init_seed: "{{ seed.path }}", or for the cluster VM
+# cloud_init_seed_rbd: "{{ cluster_seed.image }}".
 """
 
 RETURN = r"""
 path:
   description: Seed image path on the hypervisor (for the VM's C(cloud_init_seed) variable).
-  returned: always
+  returned: when O(store=file)
   type: str
   sample: /var/lib/libvirt/images/web1-seed.img
+image:
+  description: The seed's RBD image as C(<pool>/<image>) (for the VM's C(cloud_init_seed_rbd) variable).
+  returned: when O(store=rbd)
+  type: str
+  sample: rbd/seed_db1
 instance_id:
   description: The seed's instance-id; it changes when any document changes.
   returned: when O(state=present)
@@ -201,7 +209,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gridvirt.kvm.plugins.module_utils import cloud_init_seed as cis
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
-from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import RbdConnection
+from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_names import seed_image
+from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import RbdStore
 
 ADDRESS_OPTIONS = dict(
     vm=dict(type="str"),
@@ -225,7 +234,7 @@ def argument_spec():
         hostname=dict(type="str"),
         ssh_authorized_keys=dict(type="list", elements="str", default=[], no_log=False),
         path=dict(type="path"),
-        store=dict(type="str", choices=["file", "rados"], default="file"),
+        store=dict(type="str", choices=["file", "rbd"], default="file"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
     )
     args.update(spec.ceph_argument_spec())
@@ -236,10 +245,10 @@ def seed_store(params, run, path):
     if params["store"] == "file":
         return cis.FileSeedStore(run, path), None
     spec.validate_pool_name(params["pool"])
-    connection = RbdConnection(params["ceph_conf"], params["ceph_user"], params["keyring"],
-                               params["pool"], run,
-                               timeout=spec.validate_connect_timeout(params["connect_timeout"]))
-    return cis.RadosSeedStore(run, connection, params["vm"], path), connection
+    connection = RbdStore(params["ceph_conf"], params["ceph_user"], params["keyring"],
+                          params["pool"], run,
+                          timeout=spec.validate_connect_timeout(params["connect_timeout"]))
+    return cis.RbdSeedStore(run, connection, params["vm"]), connection
 
 
 def ensure_present(seed, store, check_mode):
@@ -250,14 +259,11 @@ def ensure_present(seed, store, check_mode):
                 network_config=seed.network_config, hostname=seed.hostname, fqdn=seed.fqdn)
 
 
-def ensure_absent(store, run, path, check_mode):
-    stores = [store] if isinstance(store, cis.FileSeedStore) else [store, cis.FileSeedStore(
-        run, path)]
-    present = [s for s in stores if s.exists()]
+def ensure_absent(store, check_mode):
+    present = store.exists()
     if present and not check_mode:
-        for each in present:
-            each.remove()
-    return dict(changed=bool(present))
+        store.remove()
+    return dict(changed=present)
 
 
 def main():
@@ -266,8 +272,7 @@ def main():
     connection = None
     try:
         spec.validate_vm_name(params["vm"])
-        path = cis.check_path(params["path"] or "/var/lib/libvirt/images/%s-seed.img"
-                              % params["vm"])
+        path = cis.check_path(params["path"] or cis.seed_file(params["vm"]))
         # Every input is checked before any I/O: bad input changes nothing.
         seed = cis.Seed(params["vm"], params["addresses"], params["hostname"],
                         params["ssh_authorized_keys"]) if params["state"] == "present" else None
@@ -275,13 +280,15 @@ def main():
         if seed is not None:
             result = ensure_present(seed, store, module.check_mode)
         else:
-            result = ensure_absent(store, module.run_command, path, module.check_mode)
+            result = ensure_absent(store, module.check_mode)
     except VmError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     finally:
         if connection is not None:
             connection.close()
-    module.exit_json(path=path, **result)
+    where = dict(path=path) if params["store"] == "file" else dict(
+        image="%s/%s" % (params["pool"], seed_image(params["vm"])))
+    module.exit_json(**dict(where, **result))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """gridvirt.kvm.cloud_init_seed on the lab host: the seed image it writes is one cloud-init
 itself reads (its NoCloud data source, its network renderers: the guest gets the allocated
 address, gateway and DNS on the NIC with the allocated MAC); reruns, check mode and removal
-tell the truth; with store=rados the seed lives in the pool and the resource agent writes it
-to the node that starts the VM, before the VM starts."""
+tell the truth; with store=rbd the seed lives in an RBD image (cluster VMs attach it over
+RBD: test_deploy_addresses boots one); a clone never carries its source's seed."""
 import configparser
 import json
 import os
@@ -17,10 +17,7 @@ import lab
 
 MODULE = "gridvirt.kvm.cloud_init_seed"
 PREFIX = "ciseed"
-RADOS = ["rados", "--id", "libvirt", "-p", "rbd"]
 RBD = ["rbd", "--id", "libvirt", "-p", "rbd"]
-KEYRING = "/etc/ceph/ceph.client.libvirt.keyring"
-AGENT = os.path.join(lab.REPO, "roles", "hypervisor", "files", "ocf", "VirtualDomain")
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMn1R0ZQv8pJ0Fh0cZ4xgJmW8wXQw3b6dE2nYt3kK2rQ ops@site"
 DOCUMENTS = ("meta-data", "network-config", "user-data")
 
@@ -54,24 +51,23 @@ def ok(name, **kwargs):
     return result
 
 
-def rados(*args, **kwargs):
-    return subprocess.run(RADOS + list(args), capture_output=True, check=False, **kwargs)
+def rbd(*args):
+    return subprocess.run(RBD + list(args), capture_output=True, check=False)
 
 
-def object_exists(vm):
-    return rados("stat", "gridvirt_seed." + vm).returncode == 0
+def image_exists(vm):
+    return rbd("info", "seed_" + vm).returncode == 0
 
 
-def object_bytes(vm):
-    proc = rados("get", "gridvirt_seed." + vm, "-")
+def image_bytes(vm):
+    proc = rbd("export", "seed_" + vm, "-")
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
 
 def remove_test_objects():
-    for vm in (PREFIX + "2", PREFIX + "3", PREFIX + "4", PREFIX + "6"):
-        rados("rm", "gridvirt_seed." + vm)
-        subprocess.run(RBD + ["rm", "system_" + vm], capture_output=True, check=False)
+    for vm in (PREFIX + "2", PREFIX + "3", PREFIX + "5"):
+        rbd("rm", "seed_" + vm)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -262,96 +258,56 @@ def test_bad_input_fails_with_a_sentence_and_writes_nothing(extra, sentence):
     vm = PREFIX + "5"
     result = seed(vm, **extra)
     assert result["failed"] and sentence in result["msg"]
-    assert not os.path.exists(seed_path(vm)) and not object_exists(vm)
+    assert not os.path.exists(seed_path(vm)) and not image_exists(vm)
 
 
-def test_store_rados_puts_the_seed_in_the_pool_not_on_the_host():
+def test_store_rbd_puts_the_seed_in_an_rbd_image_not_on_the_host():
     vm = PREFIX + "3"
-    assert ok(vm, check=True, store="rados")["changed"] and not object_exists(vm)
-    first = ok(vm, store="rados")
-    assert first["changed"] and object_exists(vm) and not os.path.exists(seed_path(vm))
+    assert seed(vm, check=True, store="rbd")["changed"] and not image_exists(vm)
+    first = ok(vm, store="rbd")
+    assert first["changed"] and first["image"] == "rbd/seed_" + vm
+    assert image_exists(vm) and not os.path.exists(seed_path(vm))
     with tempfile.TemporaryDirectory() as directory:
         image = os.path.join(directory, "seed.img")
         with open(image, "wb") as handle:
-            handle.write(object_bytes(vm))
+            handle.write(image_bytes(vm))
         assert filesystem(image)["LABEL"] == "CIDATA"
         assert cloud_init_reads(image)["instance_id"] == first["instance_id"]
-    assert rados("getxattr", "gridvirt_seed." + vm, "path").stdout.decode() == seed_path(vm)
-    assert not ok(vm, store="rados")["changed"]
-    assert ok(vm, store="rados", state="absent")["changed"] and not object_exists(vm)
-    assert not ok(vm, store="rados", state="absent")["changed"]
+    assert not ok(vm, store="rbd")["changed"]
+    # New keys: a new instance-id, written into the same image.
+    again = ok(vm, store="rbd", ssh_authorized_keys=[])
+    assert again["changed"] and again["instance_id"] != first["instance_id"]
+    with tempfile.TemporaryDirectory() as directory:
+        image = os.path.join(directory, "seed.img")
+        with open(image, "wb") as handle:
+            handle.write(image_bytes(vm))
+        assert cloud_init_reads(image)["instance_id"] == again["instance_id"]
+    assert ok(vm, store="rbd", state="absent")["changed"] and not image_exists(vm)
+    assert not ok(vm, store="rbd", state="absent")["changed"]
 
 
 def seeded_domain_xml(vm, seed_file):
-    """The lab guest's XML with the seed attached as the template attaches it (None: none)."""
+    """The lab guest's XML with the seed attached as the template attaches it."""
     root = etree.fromstring(lab.guest_xml(vm))
-    etree.SubElement(root, "name").text = vm
-    root.insert(0, root[-1])
-    if seed_file is None:
-        return etree.tostring(root, encoding="unicode", pretty_print=True)
     disk = etree.SubElement(root.find("devices"), "disk", type="file", device="cdrom")
     etree.SubElement(disk, "driver", name="qemu", type="raw")
     etree.SubElement(disk, "source", file=seed_file)
     etree.SubElement(disk, "target", dev="sdx", bus="sata")
     etree.SubElement(disk, "readonly")
-    # One element a line: the heartbeat agent finds the domain name with a line-wise grep.
-    return etree.tostring(root, encoding="unicode", pretty_print=True)
+    return etree.tostring(root, encoding="unicode")
 
 
-def agent(action, vm, config, **parameters):
-    """The resource agent as Pacemaker runs it: the action, the resource's parameters as
-    OCF_RESKEY_* variables."""
-    env = dict(os.environ, OCF_ROOT="/usr/lib/ocf", OCF_RESOURCE_INSTANCE=vm,
-               OCF_RESKEY_config=config, OCF_RESKEY_hypervisor=lab.URI,
-               OCF_RESKEY_rbd_pool="rbd", OCF_RESKEY_ceph_user="libvirt",
-               OCF_RESKEY_ceph_keyring=KEYRING, OCF_RESKEY_CRM_meta_timeout="60000")
-    env.update(("OCF_RESKEY_" + key, value) for key, value in parameters.items())
-    return subprocess.run(["sh", AGENT, action], env=env, capture_output=True, text=True,
-                          check=False, timeout=120)
-
-
-def store_definition(vm, xml):
-    """What cluster_vm leaves in the pool for the agent: system_<vm> with its `xml` metadata."""
-    subprocess.run(RBD + ["create", "--size", "1M", "system_" + vm], check=True)
-    subprocess.run(RBD + ["image-meta", "set", "system_" + vm, "xml", xml], check=True,
-                   capture_output=True)
-
-
-def test_the_agent_writes_the_seed_to_the_starting_node_before_the_vm_starts():
-    vm = PREFIX + "4"
-    path = seed_path(vm)
-    ok(vm, store="rados")
-    store_definition(vm, seeded_domain_xml(vm, path))
-    assert not os.path.exists(path)
-    with tempfile.TemporaryDirectory() as directory:
-        config = os.path.join(directory, vm + ".xml")
-        started = agent("start", vm, config)
-        try:
-            # libvirt refuses to start a domain whose CD-ROM file is missing: it started, so
-            # the seed was there first.
-            assert started.returncode == 0, started.stderr
-            assert lab.domain_state(vm) == lab.libvirt.VIR_DOMAIN_RUNNING
-            cdrom = lab.domain_xml(vm, inactive=False).find("devices/disk[@device='cdrom']/source")
-            assert cdrom.get("file") == path
-            with open(path, "rb") as handle:
-                assert handle.read() == object_bytes(vm)
-        finally:
-            # The guest has no OS to answer ACPI: power it off rather than wait out the timeout.
-            stopped = agent("stop", vm, config, force_stop="true")
-        assert stopped.returncode == 0, stopped.stderr
-
-
-def test_the_agent_writes_no_seed_the_domain_does_not_use_and_still_starts_it():
-    vm = PREFIX + "6"
-    ok(vm, store="rados")
-    store_definition(vm, seeded_domain_xml(vm, None))
-    with tempfile.TemporaryDirectory() as directory:
-        config = os.path.join(directory, vm + ".xml")
-        started = agent("start", vm, config)
-        try:
-            assert started.returncode == 0, started.stderr
-            assert lab.domain_state(vm) == lab.libvirt.VIR_DOMAIN_RUNNING
-            assert not os.path.exists(seed_path(vm))
-        finally:
-            stopped = agent("stop", vm, config, force_stop="true")
-        assert stopped.returncode == 0, stopped.stderr
+def test_a_clone_never_carries_its_sources_seed():
+    """The seed holds the source's addresses: a clone made by standalone_vm has no CD-ROM of
+    it (it gets a seed of its own when deployed with cloud_init)."""
+    vm, clone = PREFIX + "7", PREFIX + "7k"
+    ok(vm)
+    created = lab.run_module({"name": vm, "state": "present", "system_image": lab.GUEST_IMAGE,
+                              "xml": seeded_domain_xml(vm, seed_path(vm))})
+    assert not created["failed"], created.get("msg")
+    sources = [d.find("source").get("file")
+               for d in lab.domain_xml(vm).findall("devices/disk[@device='cdrom']")]
+    assert sources == [seed_path(vm)]
+    cloned = lab.run_module({"name": clone, "command": "clone", "src_name": vm})
+    assert cloned["changed"] and not cloned["failed"], cloned.get("msg")
+    assert not lab.domain_xml(clone).findall("devices/disk[@device='cdrom']")

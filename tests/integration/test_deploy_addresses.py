@@ -90,9 +90,20 @@ def cdrom_sources(root):
     return [d.find("source").get("file") for d in root.findall("devices/disk[@device='cdrom']")]
 
 
-def rados_seed_exists(vm):
-    return subprocess.run(["rados", "-p", "rbd", "--id", "libvirt", "stat",
-                           "gridvirt_seed." + vm], capture_output=True, check=False).returncode == 0
+def rbd_seed_exists(vm):
+    return "seed_" + vm in cl.images()
+
+
+def running_cdroms(vm):
+    """The CD-ROMs of the VM as QEMU runs it: [(source element, capacity libvirt reads)]."""
+    connection = lab.conn()
+    try:
+        domain = connection.lookupByName(vm)
+        root = etree.fromstring(domain.XMLDesc(0).encode())
+        return [(disk.find("source"), domain.blockInfo(disk.find("target").get("dev"))[0])
+                for disk in root.findall("devices/disk[@device='cdrom']")]
+    finally:
+        connection.close()
 
 
 def test_standalone_vms_get_their_nics_addresses(clean, bridge, tmp_path):
@@ -137,7 +148,7 @@ def test_standalone_vms_get_their_nics_addresses(clean, bridge, tmp_path):
     assert nic_macs(lab.domain_xml(PREFIX + "s2")) == [s2["mac"], fixed["mac"]]
 
 
-def test_cluster_vms_with_the_rados_registry_and_prune(clean, bridge, tmp_path):
+def test_cluster_vms_with_the_rados_registry_seeds_in_rbd_and_prune(clean, bridge, tmp_path):
     registry = Registry("rados", tmp_path)
     registry.wipe()
     try:
@@ -148,10 +159,14 @@ def test_cluster_vms_with_the_rados_registry_and_prune(clean, bridge, tmp_path):
         c1, c2 = addresses[(PREFIX + "c1", 0)], addresses[(PREFIX + "c2", 0)]
         assert c1["ip"] != c2["ip"] and c1["mac"] != c2["mac"]
         assert nic_macs(cluster_xml(PREFIX + "c1")) == [c1["mac"]]
-        # Its seed is in the pool, and the resource agent put it where the VM started.
-        assert rados_seed_exists(PREFIX + "c1") and not rados_seed_exists(PREFIX + "c2")
+        # Its seed is an RBD image that QEMU opened over RBD (no file on the node): the
+        # CD-ROM's capacity is the seed's 1 MiB.
+        assert rbd_seed_exists(PREFIX + "c1") and not rbd_seed_exists(PREFIX + "c2")
         assert cl.wait_status(PREFIX + "c1", "Started")
-        assert os.path.exists(SEED % (PREFIX + "c1"))
+        [(source, capacity)] = running_cdroms(PREFIX + "c1")
+        assert source.get("protocol") == "rbd" and source.get("name") == "rbd/seed_" + PREFIX + "c1"
+        assert source.find("host") is not None and capacity == 1024 * 1024
+        assert not os.path.exists(SEED % (PREFIX + "c1"))
         # --check of a new VM predicts, allocates nothing.
         before = registry.fingerprint()
         deploy("cluster", dict(vms, **{PREFIX + "c3": {"bridges": [POOL_NIC]}}), registry,
@@ -168,6 +183,8 @@ def test_cluster_vms_with_the_rados_registry_and_prune(clean, bridge, tmp_path):
         clone = PREFIX + "c1k"
         cl.ok({"name": clone, "command": "clone", "src_name": PREFIX + "c1"})
         assert c1["mac"] not in nic_macs(cluster_xml(clone))
+        # Nor its seed, which holds the source's address.
+        assert not cluster_xml(clone).findall("devices/disk[@device='cdrom']")
         deploy("cluster", {PREFIX + "c1": vms[PREFIX + "c1"], clone: {"bridges": [POOL_NIC]}},
                registry)
         own = registry_addresses(registry)[(clone, 0)]
@@ -175,8 +192,6 @@ def test_cluster_vms_with_the_rados_registry_and_prune(clean, bridge, tmp_path):
         assert nic_macs(cluster_xml(clone)) == [own["mac"]]
     finally:
         registry.wipe()
-        subprocess.run(["rados", "-p", "rbd", "--id", "libvirt", "rm",
-                        "gridvirt_seed." + PREFIX + "c1"], capture_output=True, check=False)
 
 
 def test_registry_on_another_host_is_asked_before_the_render(clean, bridge, tmp_path):

@@ -4,13 +4,15 @@ placement rules holding through it all. Guests boot from RBD and print a boot co
 their disk and one tick per second on their serial console, logged on the node running them.
 
 The VMs come from inventories/lab3: ha-plc prefers node1, ha-hmi is strongly colocated with
-it, ha-gw is anti-colocated with it (and live-migrates with a 500 ms downtime), ha-rtu is
+it, ha-gw is anti-colocated with it (and live-migrates with a 500 ms downtime and its
+cloud-init seed in RBD), ha-rtu is
 pinned to node3. Tests run in file order; each leaves every node on and online.
 """
 import json
 import time
 
 import pytest
+from lxml import etree
 
 import cluster3 as c3
 
@@ -105,6 +107,11 @@ def test_live_migration_keeps_the_guest_running():
     assert not result["failed"] and result["changed"], result
     assert (result["previous_node"], result["node"], result["migrated_live"]) == (source, target, True)
     assert c3.resources()[vm] == target
+    # Its cloud-init seed came along: QEMU on the target opened the same RBD image.
+    running = etree.fromstring(c3.node_run(target, "virsh", "-c", "qemu:///system", "dumpxml",
+                                           vm).stdout.encode())
+    seed = running.find("devices/disk[@device='cdrom']/source[@protocol='rbd']")
+    assert seed is not None and seed.get("name") == "rbd/seed_" + vm
     # The nodes' only link is the lab network, so that is where the migration stream went.
     addresses = json.loads(c3.node_run(source, "ip", "-j", "addr").stdout)
     assert sorted(a["ifname"] for a in addresses) == ["eth0", "lo"]

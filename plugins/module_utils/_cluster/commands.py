@@ -12,6 +12,7 @@ __metaclass__ = type
 import contextlib
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
+from ansible_collections.gridvirt.kvm.plugins.module_utils.cloud_init_seed import seed_sources
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_disks as disks
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import states
@@ -73,7 +74,8 @@ def clone_intent(ctx, vm, source):
     """-> (metadata, base definition, disk bus) of the clone: the source's intent less what
     the task clears, its user metadata unless the task gives its own."""
     req, intent = ctx.req, source.intent
-    base = req.base_xml or _clone_base(intent[ci.KEY_BASE_XML], source.name, vm)
+    base = req.base_xml or _clone_base(intent[ci.KEY_BASE_XML], source.name, vm,
+                                       req.store_options["pool"])
     bus = req.disk_bus or intent.get(ci.KEY_BUS, "virtio")
     inherited = ci.clone_intent(intent, req.clone_drops)
     if req.metadata is None:
@@ -121,11 +123,14 @@ def _paused(ctx, vm):
         yield
 
 
-def _clone_base(source_base, src, vm):
+def _clone_base(source_base, src, vm, pool):
     """The source's base definition made the clone's own: no uuid or MACs of the source (new
-    ones are derived from the clone's name), log files named after the clone."""
+    ones are derived from the clone's name), log files named after the clone, and not the
+    source's cloud-init seed (its addresses are the source's: the clone gets a seed of its
+    own when it is deployed with one)."""
     root = dx.parse_domain(source_base, "source definition")
     dx.strip_macs(root)
+    dx.drop_cdroms(root, seed_sources(src, pool))
     dx.rename_log_files(root, src, vm)
     product = root.find("sysinfo[@type='smbios']/system/entry[@name='product']")
     if product is not None and product.text == src:

@@ -51,7 +51,8 @@ class Context(object):
 
     def render(self, vm, base, images, bus, stored_xml=None):
         """The final domain XML the resource agent runs: identity, stable MACs, the name for
-        the guest, RBD network disks, and our record of the definition. The UUID is the
+        the guest, RBD network disks (and the Ceph access of RBD CD-ROMs), and our record
+        of the definition. The UUID is the
         user's, else the one the VM has (vm_manager drew a random one), else stable."""
         root = dx.parse_domain(base, "stored definition")
         given = dx.uuid_of(root) or (stored_xml and dx.uuid_of(
@@ -59,7 +60,9 @@ class Context(object):
         dx.set_identity(root, vm, spec.validate_uuid(given) if given else spec.stable_uuid(vm))
         dx.assign_macs(root, vm)
         dx.expose_name_to_guest(root, vm)
-        dx.add_rbd_disks(root, images, bus, self.req.ceph_access(self.store.monitors()))
+        ceph = self.req.ceph_access(self.store.monitors())
+        dx.add_rbd_disks(root, images, bus, ceph)
+        dx.complete_rbd_cdroms(root, ceph)
         dx.set_gv_metadata(root, dx.build_gv_metadata({}, dx.canonical(root)))
         return root
 

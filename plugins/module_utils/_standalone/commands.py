@@ -11,6 +11,7 @@ __metaclass__ = type
 import os
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
+from ansible_collections.gridvirt.kvm.plugins.module_utils.cloud_init_seed import seed_sources
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core.snapshot_policy import (
@@ -85,6 +86,8 @@ def clone_definition(ctx, req, name, source):
     root = dx.parse_domain(source.stored or dx.canonical(source.root), "source definition")
     dx.remove_owned_disks(root)
     dx.strip_macs(root)
+    # The source's cloud-init seed holds the source's addresses: never the clone's.
+    dx.drop_cdroms(root, seed_sources(source.name))
     dx.rename_log_files(root, source.name, name)
     dx.expose_name_to_guest(root, name, old_name=source.name)
     root.remove(root.find("uuid"))

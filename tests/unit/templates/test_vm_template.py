@@ -139,6 +139,14 @@ def test_cdrom_first_then_disk_and_cloud_init_seed(tmp_path):
         "/var/lib/images/install.iso", "/var/lib/images/vm1-seed.iso"]
 
 
+def test_a_cluster_vms_seed_is_an_rbd_cdrom_naming_only_its_image(tmp_path):
+    root = render(tmp_path, cloud_init_seed_rbd="rbd/seed_vm1")
+    [disk] = root.findall("devices/disk")
+    assert (disk.get("type"), disk.get("device")) == ("network", "cdrom")
+    assert disk.find("source").attrib == {"protocol": "rbd", "name": "rbd/seed_vm1"}
+    assert disk.find("readonly") is not None and disk.find("source/host") is None
+
+
 def test_console_watchdog_balloon_and_raw_devices(tmp_path):
     root = render(tmp_path, vnc=True, watchdog=True, watchdog_action="poweroff",
                   vm_features=["memballoon"], serial_log="/var/log/vm1.log",
@@ -201,6 +209,7 @@ FIELDS = [
     ("cpu_pinning pcpu", lambda v: {"cpu_pinning": {"0": v}}, "cputune/vcpupin", "cpuset"),
     ("cdrom", lambda v: {"cdrom": v}, "devices/disk/source", "file"),
     ("cloud_init_seed", lambda v: {"cloud_init_seed": v}, "devices/disk/source", "file"),
+    ("cloud_init_seed_rbd", lambda v: {"cloud_init_seed_rbd": v}, "devices/disk/source", "name"),
     ("bridge name", lambda v: {"bridges": [{"name": v}]}, "devices/interface/source",
      "bridge"),
     ("bridge mac_address", lambda v: {"bridges": [{"name": "br0", "mac_address": v}]},

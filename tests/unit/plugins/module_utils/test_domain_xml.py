@@ -128,6 +128,39 @@ def test_clone_rewrites_log_files_and_drops_macs():
     assert dx.macs(root) == []
 
 
+CEPH = {"pool": "rbd", "user": "libvirt", "secret_uuid": "5b1a8d2e-3c4f-4e6a-9b7d-1f0e2c3a4b5d",
+        "monitors": [("10.0.0.1", "6789")]}
+SEEDED = """<domain type='qemu'><name>vm1</name><devices>
+  <disk type='network' device='cdrom'><source protocol='rbd' name='rbd/seed_vm1'/>
+    <target dev='sdy' bus='sata'/><readonly/></disk>
+  <disk type='network' device='cdrom'><auth username='other'><secret type='ceph' usage='x'/></auth>
+    <source protocol='rbd' name='other/iso'><host name='10.9.9.9'/></source>
+    <target dev='sdz' bus='sata'/><readonly/></disk>
+  <disk type='file' device='cdrom'><source file='/var/lib/libvirt/images/vm1-seed.img'/>
+    <target dev='sdx' bus='sata'/></disk>
+</devices></domain>"""
+
+
+def test_rbd_cdroms_get_the_clusters_access_unless_they_name_their_own():
+    root = dx.parse_domain(SEEDED)
+    dx.complete_rbd_cdroms(root, CEPH)
+    seed, other = root.findall("devices/disk[@type='network']")
+    assert seed.find("auth/secret").get("uuid") == CEPH["secret_uuid"]
+    assert [h.get("name") for h in seed.findall("source/host")] == ["10.0.0.1"]
+    assert other.find("auth").get("username") == "other"
+    assert [h.get("name") for h in other.findall("source/host")] == ["10.9.9.9"]
+    # Idempotent: a second pass adds nothing.
+    again = dx.to_string(root)
+    dx.complete_rbd_cdroms(root, CEPH)
+    assert dx.to_string(root) == again
+
+
+def test_drop_cdroms_removes_exactly_the_named_images_and_files():
+    root = dx.parse_domain(SEEDED)
+    dx.drop_cdroms(root, ["/var/lib/libvirt/images/vm1-seed.img", "rbd/seed_vm1"])
+    assert [d.find("source").get("name") for d in root.findall("devices/disk")] == ["other/iso"]
+
+
 def test_rbd_disks_carry_monitors_and_secret():
     root = dx.parse_domain(BASE)
     ceph = {"pool": "rbd", "user": "libvirt",
