@@ -3,7 +3,7 @@
 # Not in the default component list; tests bring it up with `lab/lab.sh up dhcp`.
 #
 #   bridge gvaddr0 (root namespace, no address)
-#     └─ veth gvdhcp-br ══ gvdhcp0 (namespace gvdhcp, $LAB_DHCP_ADDR) ── dnsmasq
+#     └─ veth gvdhcp-br ══ gvdhcp0 (namespace gvdhcp, $LAB_DHCP_ADDR, $LAB_DHCP_ADDR6) ── dnsmasq
 #
 # Guests plug their NIC into gvaddr0. This machine has no address on that bridge, so no
 # test traffic can leave it; only the namespace side holds an address (a 10.x test network
@@ -16,6 +16,8 @@
 LAB_DHCP_BRIDGE=${LAB_DHCP_BRIDGE:-gvaddr0}
 LAB_DHCP_NETNS=${LAB_DHCP_NETNS:-gvdhcp}
 LAB_DHCP_ADDR=${LAB_DHCP_ADDR:-10.213.77.1/24}
+# dnsmasq serves DHCPv6 only on a prefix the interface has an address in (a ULA, never routed).
+LAB_DHCP_ADDR6=${LAB_DHCP_ADDR6:-fd77:213:77::1/64}
 
 _dhcp_conf() { echo "${LAB_DHCP_CONF:-$NODE_DIR/dhcp/gvlab.conf}"; }
 _dhcp_pidfile() { echo "$NODE_DIR/run/dnsmasq-dhcp.pid"; }
@@ -44,6 +46,8 @@ _dhcp_network_up() {
     ip netns exec "$LAB_DHCP_NETNS" ip link set gvdhcp0 up
     # `ip addr replace` is idempotent: a rerun keeps the one address.
     ip netns exec "$LAB_DHCP_NETNS" ip addr replace "$LAB_DHCP_ADDR" dev gvdhcp0
+    # nodad: usable at once, so dnsmasq binds its DHCPv6 socket to it when it starts.
+    ip netns exec "$LAB_DHCP_NETNS" ip -6 addr replace "$LAB_DHCP_ADDR6" dev gvdhcp0 nodad
 }
 
 dhcp_up() {
@@ -86,7 +90,7 @@ dhcp_status() {
     local s=down br=absent net=absent
     pid_alive "$(_dhcp_pidfile)" && s="up (pid $(cat "$(_dhcp_pidfile)"))"
     ip link show "$LAB_DHCP_BRIDGE" >/dev/null 2>&1 && br=present
-    [ -e "/run/netns/$LAB_DHCP_NETNS" ] && net="present ($LAB_DHCP_ADDR)"
+    [ -e "/run/netns/$LAB_DHCP_NETNS" ] && net="present ($LAB_DHCP_ADDR, $LAB_DHCP_ADDR6)"
     echo "dhcp: dnsmasq $s, bridge $LAB_DHCP_BRIDGE $br, namespace $LAB_DHCP_NETNS $net"
 }
 

@@ -1,5 +1,7 @@
 """The address_services role against real daemons: a registry address becomes a DHCP lease a
 booted guest really gets, and a DNS name dnsmasq really answers; releasing it removes both.
+The same for an IPv6 pool over DHCPv6: the client is ISC dhclient in a namespace of its own
+on the same bridge (the lab guest's busybox has no DHCPv6 client), and the name's AAAA record.
 
 The lab's `dhcp` component (lab/components/dhcp.sh) runs dnsmasq, with the configuration the
 role wrote, in a network namespace behind the bridge gvaddr0, where this machine has no
@@ -33,15 +35,22 @@ NODE_DIR = os.path.join(os.environ.get("LAB_DIR", os.path.join(lab.REPO, ".lab")
 PID_FILE = os.path.join(NODE_DIR, "run", "dnsmasq-dhcp.pid")  # the lab's record of dnsmasq
 DISK = os.path.join(lab.POOL_DIR, VM + ".disk0.qcow2")
 DHCP_RE = r"gridvirt-guest: dhcp ip=(\S+) hostname=(\S*)"
+POOL6 = "gvtest6"
+DOMAIN6 = "gv6lab.test"
+VM6 = PREFIX + "vm6"
+SERVER6 = "fd77:213:77::1"  # the namespace's IPv6 address (lab/components/dhcp.sh)
+CLIENT_NETNS = "gvdhcpc"
+CLIENT_VETH = "gvdhcpc-br"
+A, AAAA = 1, 28
 
 
-# ---- a DNS client without dnspython: one A query over UDP ------------------------------------
+# ---- a DNS client without dnspython: one A or AAAA query over UDP ----------------------------
 
-def dns_query(name, qid):
-    """The bytes of a recursive A/IN query for ``name``."""
+def dns_query(name, qid, qtype=A):
+    """The bytes of a recursive A/IN (or AAAA/IN) query for ``name``."""
     header = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
     labels = b"".join(struct.pack("B", len(p)) + p.encode() for p in name.split("."))
-    return header + labels + b"\x00" + struct.pack("!HH", 1, 1)
+    return header + labels + b"\x00" + struct.pack("!HH", qtype, 1)
 
 
 def _skip_name(data, offset):
@@ -56,7 +65,7 @@ def _skip_name(data, offset):
 
 
 def dns_answer(data, qid):
-    """-> (rcode, [IPv4 addresses of the A records]) of a reply to query ``qid``."""
+    """-> (rcode, [addresses of the A and AAAA records]) of a reply to query ``qid``."""
     rid, flags, qdcount, ancount = struct.unpack("!HHHH", data[:8])
     assert rid == qid, "a reply to another query"
     offset = 12
@@ -67,8 +76,10 @@ def dns_answer(data, qid):
         offset = _skip_name(data, offset)
         rtype, _rclass, _ttl, rdlength = struct.unpack("!HHIH", data[offset:offset + 10])
         offset += 10
-        if rtype == 1:
+        if rtype == A:
             addresses.append(socket.inet_ntoa(data[offset:offset + rdlength]))
+        elif rtype == AAAA:
+            addresses.append(socket.inet_ntop(socket.AF_INET6, data[offset:offset + rdlength]))
         offset += rdlength
     return flags & 0x000F, addresses
 
@@ -89,13 +100,13 @@ def netns_udp_socket(netns):
     return made["socket"]
 
 
-def resolve(name, server=SERVER):
+def resolve(name, server=SERVER, qtype=A):
     """Ask the lab's dnsmasq, from inside its namespace -> (rcode, addresses)."""
     sock = netns_udp_socket(NETNS)
     try:
         sock.settimeout(5)
         qid = random.randint(1, 0xFFFF)
-        sock.sendto(dns_query(name, qid), (server, 53))
+        sock.sendto(dns_query(name, qid, qtype), (server, 53))
         return dns_answer(sock.recv(4096), qid)
     finally:
         sock.close()
@@ -214,10 +225,20 @@ def wait_until(what, predicate, timeout=15):
 
 @pytest.fixture(scope="module")
 def allocated(work):
+    """VM's IPv4 address; VM6's IPv6 one is allocated too, so that dnsmasq starts with both."""
     module(work, "address_pool", {
         "name": POOL, "cidr": "10.213.77.0/24", "ranges": ["10.213.77.100-10.213.77.199"],
         "gateway": SERVER, "dns_servers": [SERVER], "domain": DOMAIN})
+    module(work, "address_pool", {
+        "name": POOL6, "cidr": "fd77:213:77::/64", "ranges": ["fd77:213:77::100-fd77:213:77::1ff"],
+        "dns_servers": [SERVER6], "domain": DOMAIN6})
+    module(work, "address", {"vm": VM6, "nic": 0, "pool": POOL6})
     return module(work, "address", {"vm": VM, "nic": 0, "pool": POOL})["address"]
+
+
+@pytest.fixture(scope="module")
+def allocated6(work, allocated):
+    return module(work, "address", {"vm": VM6, "nic": 0, "pool": POOL6})["address"]
 
 
 def test_role_writes_the_registry_reservation(work, allocated):
@@ -229,6 +250,7 @@ def test_role_writes_the_registry_reservation(work, allocated):
         work["names"].read_text().splitlines()
     conf = work["conf"].read_text().splitlines()
     assert "dhcp-range=set:pool-%s,10.213.77.0,static,255.255.255.0,12h" % POOL in conf
+    assert "dhcp-range=set:pool-%s,fd77:213:77::,static,64,12h" % POOL6 in conf
     assert "local=/%s/" % DOMAIN in conf
 
 
@@ -247,6 +269,71 @@ def test_guest_gets_its_registry_address_over_dhcp(work, allocated):
 def test_dns_answers_the_vm_name(allocated):
     assert resolve("%s.%s" % (VM, DOMAIN)) == (0, [allocated["ip"]])
     assert resolve(VM) == (0, [allocated["ip"]])
+
+
+# ---- DHCPv6: ISC dhclient in a namespace of its own, on the guests' bridge -----------------
+
+def client_ns(*args):
+    return subprocess.run(["ip", "netns", "exec", CLIENT_NETNS] + list(args),
+                          capture_output=True, text=True, check=True, timeout=30)
+
+
+@pytest.fixture
+def dhcpv6_client(work, allocated6):
+    """A namespace whose NIC has VM6's MAC, plugged into the bridge: -> the NIC's name. Its
+    root side has no address (IPv6 off), like the bridge."""
+    subprocess.run(["ip", "netns", "add", CLIENT_NETNS], check=True)
+    try:
+        subprocess.run(["ip", "link", "add", CLIENT_VETH, "type", "veth", "peer", "name", "eth0",
+                        "netns", CLIENT_NETNS], check=True)
+        with open("/proc/sys/net/ipv6/conf/%s/disable_ipv6" % CLIENT_VETH, "w") as handle:
+            handle.write("1")
+        subprocess.run(["ip", "link", "set", CLIENT_VETH, "master", BRIDGE, "up"], check=True)
+        # No duplicate address detection: the link-local address dhclient sends from is
+        # usable at once.
+        client_ns("sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0")
+        client_ns("ip", "link", "set", "eth0", "address", allocated6["mac"], "up")
+        yield "eth0"
+    finally:
+        subprocess.run(["ip", "link", "del", CLIENT_VETH], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "del", CLIENT_NETNS], check=True)
+
+
+def dhcpv6_lease(directory, interface):
+    """Run dhclient -6 until it is bound -> the address the server gave. Its script only
+    writes what it got (never /etc/resolv.conf); dhclient is stopped by its PID after."""
+    script = directory / "record.sh"
+    got = directory / "bound"
+    script.write_text('#!/bin/sh\n[ "$reason" = BOUND6 ] && echo "$new_ip6_address" > %s\nexit 0\n'
+                      % got)
+    script.chmod(0o755)
+    (directory / "dhclient.conf").write_text("")
+    # -D LL: a DUID made of the MAC, which dnsmasq matches with the reservation.
+    client = subprocess.Popen(
+        ["ip", "netns", "exec", CLIENT_NETNS, "dhclient", "-6", "-d", "-D", "LL",
+         "-cf", str(directory / "dhclient.conf"), "-lf", str(directory / "leases"),
+         "-pf", str(directory / "pid"), "-sf", str(script), interface],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        return wait_until("a DHCPv6 lease", lambda: got.exists() and got.read_text().strip(),
+                          timeout=60)
+    finally:
+        client.terminate()
+        client.wait(timeout=10)
+
+
+def test_dhcpv6_client_gets_its_registry_address_and_aaaa(work, allocated6, dhcpv6_client,
+                                                          tmp_path):
+    assert "%s,[%s],%s" % (allocated6["mac"], allocated6["ip"], VM6) in \
+        work["hosts"].read_text().splitlines()
+    assert dhcpv6_lease(tmp_path, dhcpv6_client) == allocated6["ip"]
+    assert resolve("%s.%s" % (VM6, DOMAIN6), qtype=AAAA) == (0, [allocated6["ip"]])
+    # Released: out of DHCPv6 and DNS alike.
+    module(work, "address", {"vm": VM6, "nic": 0, "state": "absent"})
+    changed, _out = run_role(work)
+    assert changed > 0 and allocated6["mac"] not in work["hosts"].read_text()
+    wait_until("dnsmasq forgets %s" % VM6,
+               lambda: resolve("%s.%s" % (VM6, DOMAIN6), qtype=AAAA) == (3, []))
 
 
 def test_release_checked_changes_nothing(work, allocated):
@@ -277,8 +364,8 @@ def test_unknown_pool_is_refused_and_changes_nothing(work):
     files = [work["conf"], work["hosts"], work["names"]]
     before = [f.read_text() for f in files]
     out = run_role(work, extra_vars={"address_services_pools": [POOL, "nosuch"]}, fails=True)
-    assert "The address registry has no pool nosuch (it holds: %s); fix " \
-        "address_services_pools." % POOL in " ".join(out.split())
+    assert "The address registry has no pool nosuch (it holds: %s, %s); fix " \
+        "address_services_pools." % (POOL, POOL6) in " ".join(out.split())
     assert [f.read_text() for f in files] == before
 
 
