@@ -5,7 +5,8 @@ set -euo pipefail
 PACKAGES=(
     libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils qemu-block-extra
     python3-libvirt python3-lxml libvirt-dev pkg-config gcc
-    busybox-static cpio syslinux syslinux-common mtools dosfstools fdisk openssl
+    busybox-static cpio syslinux syslinux-common isolinux xorriso mtools dosfstools fdisk openssl
+    isc-dhcp-client
     ceph-mon ceph-mgr ceph-osd ceph-common python3-rbd python3-rados
     pacemaker pacemaker-cli-utils corosync resource-agents crmsh
     python3-pytest python3-pytest-timeout cloud-init

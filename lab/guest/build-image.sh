@@ -3,6 +3,8 @@
 # MBR + SYSLINUX on a FAT partition holding a Debian cloud kernel and a busybox initramfs
 # (lab/guest/init), plus a one-sector data partition holding the boot counter.
 # Nothing is mounted (mtools + syslinux work on the image file), so it builds in seconds.
+# Beside it, OUT-cdrom.iso: the same kernel and initramfs on a bootable ISO 9660 CD-ROM
+# (ISOLINUX, El Torito), whose guest says "boot medium=cdrom" (the CD-ROM boot tests).
 #
 #   build-image.sh [--size SIZE] [--fill] OUT.qcow2     (also writes OUT.raw beside it)
 #
@@ -82,6 +84,25 @@ EOS
     syslinux --install "$fat"
 }
 
+build_cdrom() {
+    local iso=$1 tree=$work/iso
+    mkdir -p "$tree/isolinux"
+    cp /usr/lib/ISOLINUX/isolinux.bin /usr/lib/syslinux/modules/bios/ldlinux.c32 "$tree/isolinux/"
+    cp "$work/vmlinuz" "$work/initrd.gz" "$tree/"
+    cat >"$tree/isolinux/isolinux.cfg" <<EOS
+DEFAULT linux
+PROMPT 0
+TIMEOUT 0
+LABEL linux
+  KERNEL /vmlinuz
+  INITRD /initrd.gz
+  APPEND console=ttyS0,115200 quiet loglevel=3 panic=-1 gridvirt.medium=cdrom
+EOS
+    xorriso -as mkisofs -quiet -o "$iso.tmp" -V GVCDROM -b isolinux/isolinux.bin \
+        -c isolinux/boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table "$tree"
+    mv "$iso.tmp" "$iso"
+}
+
 assemble_disk() {
     local raw=$1 data_start=$((START_MIB + BOOT_MIB))
     truncate -s 0 "$raw"
@@ -112,4 +133,5 @@ raw=${OUT%.qcow2}.raw
 assemble_disk "$raw"
 qemu-img convert -f raw -O qcow2 "$raw" "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
-echo "built $OUT and $raw ($SIZE)"
+build_cdrom "${OUT%.qcow2}-cdrom.iso"
+echo "built $OUT, $raw ($SIZE) and ${OUT%.qcow2}-cdrom.iso"

@@ -90,6 +90,69 @@ def test_cpu_modes(tmp_path, mode, expected):
 def test_cpu_mode_with_inner_xml(tmp_path):
     root = render(tmp_path, cpu_mode="mode:<model fallback='allow'>Skylake-Client</model>")
     assert root.findtext("cpu/model") == "Skylake-Client"
+    assert root.find("cpu").get("mode") is None
+
+
+def test_rocks_cpu_mode_colon_form_renders_what_libvirt_accepts(tmp_path):
+    """Rocks' own example: the match before the colon, libvirt's mode="custom"."""
+    root = render(tmp_path, cpu_mode="exact: <model fallback='allow'>core2duo</model>"
+                                     "<vendor>Intel</vendor><topology sockets='1' cores='2' threads='1'/>")
+    cpu = root.find("cpu")
+    assert dict(cpu.attrib) == {"mode": "custom", "match": "exact"}
+    assert [child.tag for child in cpu] == ["model", "vendor", "topology"]
+    assert cpu.find("model").get("fallback") == "allow" and cpu.findtext("model") == "core2duo"
+    root = render(tmp_path, cpu_mode="host-model:<feature policy='disable' name='vmx'/>")
+    assert root.find("cpu").get("mode") == "host-model"
+
+
+def test_kvm_cpu_pinning_pin_all_and_cputune_xml(tmp_path):
+    root = render(tmp_path, nb_cpu=2, kvm_cpu_pinning="pin_all")
+    assert [(p.get("vcpu"), p.get("cpuset")) for p in root.findall("cputune/vcpupin")] == \
+        [("0", "0"), ("1", "1")]
+    root = render(tmp_path, nb_cpu=2, kvm_cpu_pinning="<cputune><vcpupin vcpu='0' cpuset='1'/>"
+                                                      "<emulatorpin cpuset='0'/></cputune>")
+    assert [child.tag for child in root.find("cputune")] == ["vcpupin", "emulatorpin"]
+    # cpu_pinning, the collection's name, wins over the Rocks name.
+    root = render(tmp_path, nb_cpu=2, cpu_pinning={"0": "1"}, kvm_cpu_pinning="pin_all")
+    assert [(p.get("vcpu"), p.get("cpuset")) for p in root.findall("cputune/vcpupin")] == [("0", "1")]
+
+
+def test_kvm_devices_come_in_numeric_order(tmp_path):
+    root = render(tmp_path, kvm_device_10="<input type='keyboard' bus='usb'/>",
+                  kvm_device_2="<input type='tablet' bus='usb'/>",
+                  kvm_device_1="<input type='mouse' bus='usb'/>")
+    assert attrs(root, "devices/input[@bus='usb']", "type") == ["mouse", "tablet", "keyboard"]
+
+
+def render_fails(tmp_path, **vm):
+    """The template rendered for bad values -> the error output (ansible fails, no file)."""
+    vm.setdefault("inventory_hostname", "vm1")
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({"vm": vm}))
+    out = tmp_path / "bad.xml"
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(
+        ["ansible", "localhost", "-c", "local", "-m", "ansible.builtin.template",
+         "-a", "src=%s dest=%s" % (TEMPLATE, out), "-e", "@%s" % extra],
+        cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode != 0 and not out.exists()
+    return " ".join((proc.stdout + proc.stderr).split())
+
+
+@pytest.mark.parametrize("vm, sentence", [
+    ({"cpu_mode": "exact: <model>x</model></cpu><devices><disk/></devices><cpu>"},
+     "The XML of cpu_mode 'exact' is not well-formed XML"),
+    ({"cpu_mode": "exact: <disk type='file'/>"},
+     "The XML of cpu_mode 'exact' may hold only <model>"),
+    ({"cpu_mode": "fast: <model>x</model>"},
+     "cpu_mode 'fast': before the ':' give a libvirt CPU mode"),
+    ({"kvm_cpu_pinning": "<cputune/><devices/>"},
+     "kvm_cpu_pinning must be pin_all or one <cputune> element, not <cputune>, <devices>"),
+    ({"kvm_cpu_pinning": "<cputune><disk/></cputune>"},
+     "The <cputune> of kvm_cpu_pinning may hold only <vcpupin>"),
+])
+def test_hostile_xml_attributes_are_refused_with_a_sentence(tmp_path, vm, sentence):
+    assert sentence in render_fails(tmp_path, **vm)
 
 
 def test_secure_boot_efi_and_hugepages(tmp_path):
@@ -133,7 +196,7 @@ def test_networks_of_every_kind(tmp_path):
 def test_cdrom_first_then_disk_and_cloud_init_seed(tmp_path):
     root = render(tmp_path, cdrom="/var/lib/images/install.iso",
                   cloud_init_seed="/var/lib/images/vm1-seed.iso")
-    assert attrs(root, "os/boot", "dev") == ["cdrom", "hd"]
+    assert attrs(root, "os/boot", "dev") == ["cdrom", "network", "hd"]
     assert attrs(root, "devices/disk", "device") == ["cdrom", "cdrom"]
     assert attrs(root, "devices/disk/source", "file") == [
         "/var/lib/images/install.iso", "/var/lib/images/vm1-seed.iso"]
