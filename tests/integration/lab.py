@@ -323,7 +323,8 @@ def remove_everything(prefix):
                     d.destroy()
                 if persistent:
                     d.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
-                                    | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+                                    | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+                                    | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
     finally:
         c.close()
     for f in pool_files():
