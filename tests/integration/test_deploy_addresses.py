@@ -6,18 +6,17 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 
 import pytest
 from lxml import etree
 
 import cluster_lab as cl
+import deploy_lab
 import lab
 from address_lab import Registry
 
 PREFIX = "iad"
 BRIDGE = "gvaddrt0"
-LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}
 VM_VARS = {"vm_disk": lab.GUEST_IMAGE, "domain_type": "qemu", "memory": 128,
            "serial_log": lab.SERIAL_LOG % "{{ inventory_hostname }}", "hypervisor": lab.HOST}
 POOLS = {"lab": {"cidr": "10.77.0.0/24", "gateway": "10.77.0.1", "dns_servers": ["10.77.0.1"],
@@ -42,24 +41,10 @@ def bridge():
 
 
 def deploy(kind, vms, registry, *extra_args):
-    """ansible-playbook deploy_vms_<kind>.yaml over ``vms`` {name: vars} -> (rc, output)."""
-    group = "VMs" if kind == "cluster" else "standalone_VMs"
+    """ansible-playbook deploy_vms_<kind>.yaml over ``vms`` {name: vars} -> its output."""
     hosts = dict((vm, dict(VM_VARS, **extra)) for vm, extra in vms.items())
-    inventory = {"all": {"vars": {"address_pools": POOLS, "address_registry": registry.option},
-                         "children": {"hypervisors": {"hosts": {lab.HOST: LOCAL}},
-                                      group: {"hosts": hosts}}}}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "hosts.yml")
-        with open(path, "w") as handle:
-            json.dump(inventory, handle)
-        env = dict(lab.ansible_env(), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
-        playbook = os.path.join(lab.REPO, "playbooks", "deploy_vms_%s.yaml" % kind)
-        proc = subprocess.run(["ansible-playbook", "-i", path, playbook] + list(extra_args),
-                              cwd=lab.REPO, env=env, capture_output=True, text=True,
-                              timeout=900, check=False)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-4000:]
-    return output
+    return deploy_lab.deploy(kind, hosts, *extra_args, inventory_vars={
+        "address_pools": POOLS, "address_registry": registry.option})
 
 
 def changed_counts(output):
@@ -202,8 +187,8 @@ def test_registry_on_another_host_is_asked_before_the_render(clean, bridge, tmp_
     hosts = {vm: dict(VM_VARS, bridges=[POOL_NIC], vm_state="present")}
     inventory = {"all": {"vars": {"address_pools": POOLS, "address_registry": registry.option,
                                   "address_registry_host": "registry-host"},
-                         "children": {"hypervisors": {"hosts": {lab.HOST: LOCAL}},
-                                      "registry": {"hosts": {"registry-host": LOCAL}},
+                         "children": {"hypervisors": {"hosts": {lab.HOST: deploy_lab.LOCAL}},
+                                      "registry": {"hosts": {"registry-host": deploy_lab.LOCAL}},
                                       "standalone_VMs": {"hosts": hosts}}}}
     path = tmp_path / "hosts.json"
     path.write_text(json.dumps(inventory))

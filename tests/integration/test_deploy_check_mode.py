@@ -17,6 +17,7 @@ import tempfile
 import pytest
 
 import cluster_lab as cl
+import deploy_lab
 import lab
 
 PREFIX = "ick"
@@ -26,35 +27,15 @@ UPLOAD = "/var/lib/gridvirt/ick-upload"
 clean_cluster = cl.cleanup_fixture(PREFIX)
 clean_standalone = lab.cleanup_fixture(PREFIX)
 
-LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}
-
-
 def deploy(kind, memory_of, *extra_args):
     """ansible-playbook deploy_vms_<kind>.yaml for VMS, ``memory_of``: {vm: MiB}."""
-    group = "VMs" if kind == "cluster" else "standalone_VMs"
     vms = dict((vm, {"vm_disk": lab.GUEST_IMAGE, "domain_type": "qemu", "hypervisor": lab.HOST,
                      "memory": memory_of[vm], "qcow2tmpuploadfolder": UPLOAD,
                      "serial_log": lab.SERIAL_LOG % "{{ inventory_hostname }}"}) for vm in VMS)
-    inventory = {"all": {"children": {"hypervisors": {"hosts": {lab.HOST: LOCAL}},
-                                      group: {"hosts": vms}}}}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "hosts.yml")
-        with open(path, "w") as handle:
-            json.dump(inventory, handle)
-        env = dict(lab.ansible_env(), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
-        playbook = os.path.join(lab.REPO, "playbooks", "deploy_vms_%s.yaml" % kind)
-        proc = subprocess.run(["ansible-playbook", "-i", path, playbook] + list(extra_args),
-                              cwd=lab.REPO, env=env, capture_output=True, text=True,
-                              timeout=900, check=False)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-4000:]
-    assert "Traceback" not in output
-    return output
+    return deploy_lab.deploy(kind, vms, *extra_args)
 
 
-def changed_per_host(output):
-    return dict((host, int(n)) for host, n in re.findall(
-        r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", output, re.M))
+changed_per_host = deploy_lab.changed_per_host
 
 
 def state(kind):
@@ -101,7 +82,7 @@ def test_check_and_diff_tell_what_the_run_does(clean_cluster, clean_standalone,
 
 def test_node_maintenance_check_of_an_online_node_changes_nothing():
     """--check of node_maintenance.yaml asking for the state the node is in: changed=0."""
-    inventory = {"all": {"children": {"hypervisors": {"hosts": {lab.HOST: LOCAL}}}}}
+    inventory = {"all": {"children": {"hypervisors": {"hosts": {lab.HOST: deploy_lab.LOCAL}}}}}
     before = cl.fingerprint()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "hosts.yml")
