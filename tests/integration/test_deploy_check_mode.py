@@ -27,6 +27,7 @@ UPLOAD = "/var/lib/gridvirt/ick-upload"
 clean_cluster = cl.cleanup_fixture(PREFIX)
 clean_standalone = lab.cleanup_fixture(PREFIX)
 
+
 def deploy(kind, memory_of, *extra_args):
     """ansible-playbook deploy_vms_<kind>.yaml for VMS, ``memory_of``: {vm: MiB}."""
     vms = dict((vm, {"vm_disk": lab.GUEST_IMAGE, "domain_type": "qemu", "hypervisor": lab.HOST,
