@@ -68,17 +68,25 @@ build_initramfs() {
     cp "$work/kpkg/boot/vmlinuz-$kver" "$work/vmlinuz"
 }
 
-build_boot_partition() {
-    local fat=$work/boot.fat
-    cat >"$work/syslinux.cfg" <<EOS
+# boot_config FILE [KERNEL ARGS...]: the SYSLINUX/ISOLINUX configuration booting the kernel
+# and initramfs at the root of the medium, with the extra kernel arguments given.
+boot_config() {
+    local file=$1
+    shift
+    cat >"$file" <<EOS
 DEFAULT linux
 PROMPT 0
 TIMEOUT 0
 LABEL linux
   KERNEL /vmlinuz
   INITRD /initrd.gz
-  APPEND console=ttyS0,115200 quiet loglevel=3 panic=-1
+  APPEND console=ttyS0,115200 quiet loglevel=3 panic=-1${*:+ $*}
 EOS
+}
+
+build_boot_partition() {
+    local fat=$work/boot.fat
+    boot_config "$work/syslinux.cfg"
     mkfs.fat -C -n GVBOOT "$fat" $((BOOT_MIB * 1024)) >/dev/null
     mcopy -i "$fat" "$work/vmlinuz" "$work/initrd.gz" "$work/syslinux.cfg" ::/
     syslinux --install "$fat"
@@ -89,15 +97,7 @@ build_cdrom() {
     mkdir -p "$tree/isolinux"
     cp /usr/lib/ISOLINUX/isolinux.bin /usr/lib/syslinux/modules/bios/ldlinux.c32 "$tree/isolinux/"
     cp "$work/vmlinuz" "$work/initrd.gz" "$tree/"
-    cat >"$tree/isolinux/isolinux.cfg" <<EOS
-DEFAULT linux
-PROMPT 0
-TIMEOUT 0
-LABEL linux
-  KERNEL /vmlinuz
-  INITRD /initrd.gz
-  APPEND console=ttyS0,115200 quiet loglevel=3 panic=-1 gridvirt.medium=cdrom
-EOS
+    boot_config "$tree/isolinux/isolinux.cfg" gridvirt.medium=cdrom
     xorriso -as mkisofs -quiet -o "$iso.tmp" -V GVCDROM -b isolinux/isolinux.bin \
         -c isolinux/boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table "$tree"
     mv "$iso.tmp" "$iso"
