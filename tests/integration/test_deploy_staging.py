@@ -7,17 +7,16 @@ set to /tmp as SEAPATH inventories often do:
 - an upload folder that is a symlink, owned by another user, or writable by others without
   the sticky bit fails the play with a sentence before any VM is created, and the folder is
   left as it was."""
-import json
 import os
 import re
 import shutil
 import stat
-import subprocess
 import tempfile
 
 import pytest
 
 import cluster_lab as cl
+import deploy_lab
 import lab
 
 PREFIX = "hs"
@@ -27,28 +26,17 @@ OTHER_USER = 65534  # nobody: the local user who plants things in /tmp
 
 clean = cl.cleanup_fixture(PREFIX)
 
-LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}
 VM_VARS = {"vm_disk": lab.GUEST_IMAGE, "domain_type": "qemu", "memory": 128,
            "serial_log": lab.SERIAL_LOG % "{{ inventory_hostname }}"}
 # The removal at the end of the run names each directory the run staged in.
 STAGING_RE = re.compile(r"%s: (/\S+/gridvirt-images\.\w+)" % lab.HOST)
 
 
-def deploy(kind, vm, upload_folder, **extra):
-    """ansible-playbook deploy_vms_<kind>.yaml for one VM; -> (process, output)."""
-    group = "VMs" if kind == "cluster" else "standalone_VMs"
+def deploy(kind, vm, upload_folder, fails=False, **extra):
+    """ansible-playbook deploy_vms_<kind>.yaml for one VM -> its output; ``fails``: the run
+    must fail."""
     vm_vars = dict(VM_VARS, hypervisor=lab.HOST, qcow2tmpuploadfolder=upload_folder, **extra)
-    inventory = {"all": {"children": {"hypervisors": {"hosts": {lab.HOST: LOCAL}},
-                                      group: {"hosts": {vm: vm_vars}}}}}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "hosts.yml")
-        with open(path, "w") as handle:
-            json.dump(inventory, handle)
-        env = dict(lab.ansible_env(), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
-        playbook = os.path.join(lab.REPO, "playbooks", "deploy_vms_%s.yaml" % kind)
-        proc = subprocess.run(["ansible-playbook", "-i", path, playbook], cwd=lab.REPO, env=env,
-                              capture_output=True, text=True, timeout=900, check=False)
-    return proc, proc.stdout + proc.stderr
+    return deploy_lab.deploy(kind, {vm: vm_vars}, fails=fails)
 
 
 def recap_changed(output):
@@ -130,14 +118,12 @@ def test_standalone_stages_in_a_private_directory_of_tmp(clean, old_standalone_n
     link, victim, link_before = old_standalone_name
     assert tmp_is_shared()
     console = lab.Console(STANDALONE_VM)
-    proc, out = deploy("standalone", STANDALONE_VM, "/tmp")
-    assert proc.returncode == 0, out[-3000:]
+    out = deploy("standalone", STANDALONE_VM, "/tmp")
     assert_staged_privately_and_removed(out, victim, link, link_before)
     assert lab.domain_state(STANDALONE_VM) == 1  # VIR_DOMAIN_RUNNING
     assert console.wait_boot()["name"] == STANDALONE_VM
 
-    proc, out = deploy("standalone", STANDALONE_VM, "/tmp")
-    assert proc.returncode == 0, out[-3000:]
+    out = deploy("standalone", STANDALONE_VM, "/tmp")
     assert recap_changed(out) and set(recap_changed(out)) == {0}, out[-3000:]
     assert tmp_is_shared() and looks(link) == link_before
 
@@ -145,15 +131,13 @@ def test_standalone_stages_in_a_private_directory_of_tmp(clean, old_standalone_n
 def test_cluster_stages_in_a_private_directory_of_tmp(clean, old_cluster_name):
     link, victim, link_before = old_cluster_name
     console = lab.Console(CLUSTER_VM)
-    proc, out = deploy("cluster", CLUSTER_VM, "/tmp")
-    assert proc.returncode == 0, out[-3000:]
+    out = deploy("cluster", CLUSTER_VM, "/tmp")
     assert_staged_privately_and_removed(out, victim, link, link_before)
     assert "system_" + CLUSTER_VM in cl.images()
     assert cl.wait_status(CLUSTER_VM, "Started") == "Started"
     assert console.wait_boot()["name"] == CLUSTER_VM
 
-    proc, out = deploy("cluster", CLUSTER_VM, "/tmp")
-    assert proc.returncode == 0, out[-3000:]
+    out = deploy("cluster", CLUSTER_VM, "/tmp")
     assert recap_changed(out) and set(recap_changed(out)) == {0}, out[-3000:]
     assert looks(link) == link_before
 
@@ -174,20 +158,17 @@ def test_cluster_imports_seapath_additional_disk_images(clean, tmp_path):
     def data(index):
         return cl.exported("data_%s_%d" % (vm, index))
 
-    proc, out = deploy("cluster", vm, "/tmp", vm_state="present",
-                       additional_disk=[images[0], "16M"])
-    assert proc.returncode == 0, out[-3000:]
+    out = deploy("cluster", vm, "/tmp", vm_state="present",
+                 additional_disk=[images[0], "16M"])
     assert data(1).startswith(b"seapath-additional-disk-0")
     assert cl.image_info("data_%s_2" % vm)["size"] == 16 << 20
     for staged in STAGING_RE.findall(out):
         assert not os.path.exists(staged), staged
-    proc, out = deploy("cluster", vm, "/tmp", vm_state="present",
-                       additional_disk=[images[0], "16M", images[1]])
-    assert proc.returncode == 0, out[-3000:]
+    out = deploy("cluster", vm, "/tmp", vm_state="present",
+                 additional_disk=[images[0], "16M", images[1]])
     assert data(3).startswith(b"seapath-additional-disk-1")
-    proc, out = deploy("cluster", vm, "/tmp", vm_state="present",
-                       additional_disk=[images[0], "16M", images[1]])
-    assert proc.returncode == 0, out[-3000:]
+    out = deploy("cluster", vm, "/tmp", vm_state="present",
+                 additional_disk=[images[0], "16M", images[1]])
     assert recap_changed(out) and set(recap_changed(out)) == {0}, out[-3000:]
     assert cl.ok({"name": vm, "command": "status"})["images"] == [
         "system_" + vm] + ["data_%s_%d" % (vm, i) for i in (1, 2, 3)]
@@ -240,8 +221,7 @@ def nothing_of(vm):
 def test_upload_folder_refused(clean, request, kind, vm, case, folder_fixture, words):
     folder, real = request.getfixturevalue(folder_fixture)
     real_before = looks(real)
-    proc, out = deploy(kind, vm, folder)
-    assert proc.returncode != 0, out[-3000:]
+    out = deploy(kind, vm, folder, fails=True)
     assert "%s: the upload folder (qcow2tmpuploadfolder) %s %s" % (lab.HOST, folder, words) in out, \
         (case, out[-3000:])
     assert "Traceback" not in out
