@@ -282,6 +282,28 @@ def set_mac(root, index, mac):
     return True
 
 
+def retarget_nic(root, index, network=None, bridge=None, mac=None, vlan=None):
+    """NIC ``index`` (in document order) moved to libvirt ``network`` or host ``bridge``,
+    given ``mac`` and/or VLAN tag ``vlan`` (an allocate hook's change, values checked by the
+    caller); False when there is no such NIC."""
+    nics = root.findall("devices/interface")
+    if index >= len(nics):
+        return False
+    nic = nics[index]
+    if network or bridge:
+        nic.set("type", "network" if network else "bridge")
+        source = _child(nic, "source")
+        source.attrib.clear()
+        source.set("network" if network else "bridge", network or bridge)
+    if mac:
+        set_mac(root, index, mac)
+    if vlan is not None:
+        for old in nic.findall("vlan"):
+            nic.remove(old)
+        _child(nic, "vlan").append(lxml_etree().Element("tag", id=str(vlan)))
+    return True
+
+
 def macs(root):
     return [m.get("address") for m in root.findall("devices/interface/mac")]
 

@@ -212,6 +212,16 @@ class Hypervisor(object):
         except lv.libvirtError as exc:
             raise VmError("VM %s failed to start: %s." % (dom.name(), exc.get_error_message()))
 
+    def start_with(self, root):
+        """Boot the (defined) VM once from the definition ``root``: libvirt runs it with that
+        definition and keeps the stored one for the next start."""
+        lv = _lv()
+        try:
+            return self.conn.createXML(domain_xml.to_string(root), 0)
+        except lv.libvirtError as exc:
+            raise VmError("VM %s failed to start: %s." % (root.findtext("name"),
+                                                          exc.get_error_message()))
+
     def resume(self, dom):
         dom.resume()
 

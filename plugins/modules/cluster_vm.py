@@ -32,6 +32,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - gridvirt.kvm.purge
+  - gridvirt.kvm.hooks
   - gridvirt.kvm.ceph
   - gridvirt.kvm.pacemaker_intent
 attributes:

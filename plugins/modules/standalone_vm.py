@@ -34,6 +34,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - gridvirt.kvm.purge
+  - gridvirt.kvm.hooks
   - gridvirt.kvm.libvirt
 attributes:
   check_mode:

@@ -92,6 +92,7 @@ class ClusterRequest(VmRequest):
             if other == self.name:
                 raise VmError("VM %s cannot be colocated with itself." % other)
         self._read_plain_options(params)
+        self.read_hook_options(params)
 
     def _read_plain_options(self, params):
         self.system_image = params["system_image"]
@@ -185,6 +186,7 @@ STATES = ["present", "running", "started", "stopped", "disabled", "absent"]
 def argument_spec():
     args = spec.purge_argument_spec()
     args.update(spec.ceph_argument_spec())
+    args.update(spec.hook_argument_spec())
     args.update(pacemaker_intent_argument_spec())
     args.update(
         name=dict(type="str", aliases=["guest"]),

@@ -46,6 +46,13 @@ class Plan(object):
         self.steps.append(step)
         return step
 
+    def first(self, apply):
+        """A step the user does not see as a change that runs before every step planned so
+        far (the allocate hooks, which may veto the whole run before anything changed)."""
+        step = Step(None, apply)
+        self.steps.insert(0, step)
+        return step
+
     def act(self, apply):
         """A step that changes nothing the user sees as a change (a wait, a cleanup)."""
         return self.change(None, apply)

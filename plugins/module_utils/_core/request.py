@@ -27,6 +27,7 @@ class VmRequest(object):
     and ``metadata_name`` are set by the kind's constructor."""
 
     command = name = src_name = metadata_name = None
+    hook_timeout, addresses = 60, ()
 
     @property
     def read_only(self):
@@ -38,6 +39,12 @@ class VmRequest(object):
         if self.command == "clone":
             return [self.name, self.src_name]
         return [self.name]
+
+    def read_hook_options(self, params):
+        """The site hooks' options: the timeout of one hook and the VM's addresses."""
+        self.hook_timeout = spec.whole_number(params["hook_timeout"], "hook_timeout", 1,
+                                              spec.MAX_WAIT_SECONDS)
+        self.addresses = params["addresses"] or []
 
     def metadata_answer(self, metadata):
         """What list_metadata and get_metadata return from the VM's ``metadata``; None for

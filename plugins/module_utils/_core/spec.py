@@ -327,6 +327,14 @@ def ceph_argument_spec():
     )
 
 
+def hook_argument_spec():
+    """The site hooks a VM module runs (doc fragment gridvirt.kvm.hooks)."""
+    return dict(
+        hook_timeout=dict(type="int", default=60),
+        addresses=dict(type="list", elements="dict"),
+    )
+
+
 def libvirt_argument_spec():
     """The hypervisor's libvirt daemon (doc fragment gridvirt.kvm.libvirt)."""
     return dict(

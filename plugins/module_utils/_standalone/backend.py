@@ -13,6 +13,7 @@ import contextlib
 from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core.lifecycle import Backend
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core.site_hooks import SiteHooks
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core.snapshot_policy import listing
 from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import commands
 from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import move
@@ -70,7 +71,8 @@ class StandaloneBackend(Backend):
         return view
 
     def plan(self, request, view, plan):
-        self.ctx = states.Context(self.hv, self.host, self.warn, plan)
+        self.ctx = states.Context(self.hv, self.host, self.warn, plan, SiteHooks(
+            "standalone", request.hook_timeout, request.addresses, self.warn))
         if request.state is not None:
             return states.plan_state(self.ctx, request, view)
         if request.command in COMMAND_PLANS:

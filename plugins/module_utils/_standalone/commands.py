@@ -59,6 +59,7 @@ def plan_new_clone(ctx, req, name, source):
                           % (path, name))
     states.finish_desired(req, desired, name, paths, bus)
     meta = source.meta if req.metadata is None else req.metadata
+    ctx.allocate_first(name, "clone", desired, meta)
 
     def clone():
         created = []
@@ -185,7 +186,7 @@ def plan_rollback_snapshot(ctx, req, view):
             ctx.hv.stop(dom, req.stop_timeout, force=req.force)
         ctx.hv.revert_snapshot(dom, req.snapshot_name)
         if view.status in ("Started", "Paused"):
-            ctx.hv.start(dom)
+            ctx.boot(dom, "restart")
     ctx.plan.change("rolled VM %s back to snapshot %s" % (view.name, req.snapshot_name),
                     apply=rollback)
     return view

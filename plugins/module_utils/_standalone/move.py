@@ -99,6 +99,9 @@ def plan_move(ctx, req, view, there_hv):
     if there.exists:
         raise VmError("VM %s exists both here and on %s: remove the copy that should not "
                       "be there, then move again." % (req.name, there_hv.hostname()))
+    # The hooks of this host: allocate names the destination; disallocate runs for the
+    # source side once the VM has left.
+    ctx.allocate_first(req.name, "move", view.root, view.meta, node=there_hv.hostname())
     if req.live and running_here:
         return plan_live(move, view, check_room_now=record is None)
     return plan_offline(move, view, check_room_now=record is None)
@@ -312,6 +315,7 @@ def offline(move, view, disks):
     move.there.set_autostart(dom, view.autostart)
     ctx.host.remove_vm(move.vm)
     drop_record(move)
+    ctx.stopped(move.vm, "move", view.root, view.meta)
 
 
 def move_record(move, was_running, disks, autostart, live=False):
@@ -481,6 +485,7 @@ def live(move, view, disks):
                            paused_seconds=paused)
     move.ctx.host.delete_disks_of(move.vm, [facts.path for _vol, facts in disks])
     drop_record(move)
+    ctx.stopped(move.vm, "move", view.root, view.meta)
 
 
 def received_bytes(move, pool, disks):

@@ -63,6 +63,7 @@ class StandaloneRequest(VmRequest):
         self.full = params["full"]
         self.live = params["live"]
         self.destination_pool = spec.validate_pool_name(params["destination_pool"])
+        self.read_hook_options(params)
 
     def _check_command_inputs(self):
         command = self.command
@@ -118,6 +119,7 @@ COMMANDS = ["create", "remove", "start", "stop", "status", "list_vms", "clone",
 def argument_spec():
     args = spec.purge_argument_spec()
     args.update(spec.libvirt_argument_spec())
+    args.update(spec.hook_argument_spec())
     args.update(
         name=dict(type="str", aliases=["guest"]),
         state=dict(type="str", choices=["present", "running", "started", "stopped", "absent"]),

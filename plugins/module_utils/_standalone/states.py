@@ -24,12 +24,15 @@ class Context(object):
     """What the planners share: the libvirt layer, the VM-level host operations, the
     module's warn, and the plan being built."""
 
-    def __init__(self, hv, host, warn, plan):
+    def __init__(self, hv, host, warn, plan, hooks=None):
         self.hv = hv
         self.host = host
         self.warn = warn
         self.plan = plan
         self.pool_planned = False
+        self.hooks = hooks
+        self.allocating = None  # the action the allocate hooks run for
+        self.allocation = None
 
     def domain(self, name):
         """The VM's libvirt handle when a step runs (an earlier step may have defined it)."""
@@ -51,6 +54,45 @@ class Context(object):
     def pool_now(self, req):
         """The request's pool when a step runs (it exists by then)."""
         return self.hv.storage.pool(req.pool, create_missing=(req.pool == DEFAULT_POOL))
+
+    # ---- the site hooks ----------------------------------------------------------------
+
+    def allocate_first(self, name, action, root, meta, node=None):
+        """The allocate hooks run before every step of the plan (a veto changes nothing),
+        once per run, for ``action`` of VM ``name`` as the plan defines it (``root``), on
+        this host (or ``node``: a move's destination)."""
+        if self.hooks is None or self.allocating:
+            return
+        self.allocating = action
+
+        def allocate():
+            here = node or self.hv.hostname()
+            self.allocation = self.hooks.allocate(name, here, action, root, meta)
+            if self.allocation.node != here:
+                raise VmError("The allocate hooks asked to start VM %s on %s, but a standalone "
+                              "VM starts on the host it is defined on (%s): move it there with "
+                              "command move." % (name, self.allocation.node, here))
+        self.plan.first(allocate)
+
+    def boot(self, dom, action):
+        """Start the VM: through its preboot hooks, with the allocate hooks' NIC changes; a
+        definition they changed runs for this boot only."""
+        if self.hooks is None:
+            return self.hv.start(dom)
+        stored = self.hv.xml_root(dom)
+        root = self.allocation.boot_root(stored) if self.allocation else stored
+        boot = self.hooks.preboot(dom.name(), self.hv.hostname(), action, root,
+                                  dx.read_gv_metadata(stored)[0])
+        root = root if boot is None else boot
+        if root is stored:
+            return self.hv.start(dom)
+        self.hv.check_definable(root)
+        return self.hv.start_with(root)
+
+    def stopped(self, name, action, root, meta):
+        """The disallocate hooks after the VM stopped or was removed (warnings only)."""
+        if self.hooks is not None:
+            self.hooks.disallocate(name, self.hv.hostname(), action, root, meta)
 
     def diff(self, name, before, after):
         self.plan.diff(name, "domain XML", dx.pretty(before), dx.pretty(after))
@@ -103,8 +145,12 @@ def plan_state(ctx, req, view):
 
 def plan_absent(ctx, view):
     if view.exists:
-        ctx.plan.change("removed VM %s" % view.name,
-                        apply=lambda: ctx.host.remove_vm(view.name))
+        root, meta = view.root, view.meta
+
+        def remove():
+            ctx.host.remove_vm(view.name)
+            ctx.stopped(view.name, "remove", root, meta)
+        ctx.plan.change("removed VM %s" % view.name, apply=remove)
         ctx.diff(view.name, dx.canonical(view.root), "")
         view.exists, view.status = False, "Undefined"
     return view
@@ -126,6 +172,7 @@ def plan_create(ctx, req, view):
     desired = finish_desired(req, root, name, paths, req.disk_bus or "virtio")
     ctx.hv.check_definable(desired)
     meta = req.metadata or {}
+    ctx.allocate_first(name, "create", desired, meta)
 
     def create():
         created = ctx.host.make_volumes(ctx.pool_now(req), name, 0, sources)
@@ -239,7 +286,7 @@ def replace_system_disk(ctx, req, view):
         raise
     ctx.host.delete_unused_chain(old_system)
     if was_active:
-        ctx.hv.start(dom)
+        ctx.boot(dom, "restart")
 
 
 # ---- autostart, restart, power -----------------------------------------------------------
@@ -258,10 +305,12 @@ def plan_restart(ctx, req, view):
     if not (req.restart and view.exists and view.restart_pending):
         return
 
+    ctx.allocate_first(view.name, "restart", view.root, view.meta)
+
     def restart():
         dom = ctx.domain(view.name)
         ctx.hv.stop(dom, req.stop_timeout, force=req.force)
-        ctx.hv.start(dom)
+        ctx.boot(dom, "restart")
     ctx.plan.change("restarted VM %s to apply its new definition" % view.name, apply=restart)
     view.restart_pending = False
 
@@ -269,17 +318,24 @@ def plan_restart(ctx, req, view):
 def plan_power(ctx, req, view, state):
     status = view.status if view.exists else "Stopped"
     if state == "running" and status != "Started":
+        action = ctx.allocating or "start"
+        if status != "Paused":
+            ctx.allocate_first(view.name, action, view.root, view.meta)
+
         def start():
             dom = ctx.domain(view.name)
             if ctx.hv.status(dom) == "Paused":
                 ctx.hv.resume(dom)
             else:
-                ctx.hv.start(dom)
+                ctx.boot(dom, action)
         ctx.plan.change("started VM %s" % view.name, apply=start)
         view.status = "Started"
     elif state == "stopped" and status not in ("Stopped", "Failed"):
+        root, meta = view.root, view.meta
+
         def stop():
             ctx.plan.values["stop"] = ctx.hv.stop(ctx.domain(view.name), req.stop_timeout,
                                                   force=req.force)
+            ctx.stopped(view.name, "stop", root, meta)
         ctx.plan.change("stopped VM %s" % view.name, apply=stop)
         view.status = "Stopped"
