@@ -6,8 +6,12 @@
 bounded by a timeout, logged to a file on the node. This layer runs them and reads what
 they print; it decides nothing about the VM itself.
 
-Only the standard library is used: the ``hypervisor`` role also installs this file as
-``/usr/libexec/gridvirt/hooks``, the command our resource agent runs (see ``main``).
+Only the standard library is used: the ``hypervisor`` role also installs this file in
+``/usr/libexec/gridvirt/``, beside ``gridvirt_hooks.py``, the command our resource agent
+runs.
+Each hook runs through the caller's ``run`` (AnsibleModule.run_command in a module) under
+coreutils' ``timeout``, which kills the hook's whole process group when its time is up, in
+an environment of its own (``env -i``).
 
 What a local user could use to run code as root is refused: a hook that is not a regular
 executable file owned by root and writable only by root, or a stage directory that is not
@@ -19,14 +23,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import argparse
 import json
 import os
 import re
-import signal
 import stat
-import subprocess
-import sys
 import time
 
 HOOKS_DIR = "/etc/gridvirt/hooks"
@@ -38,6 +38,10 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 # What one hook may print at most (a domain XML is a few KiB): more is a failure.
 MAX_OUTPUT = 1024 * 1024
 HOOK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Seconds between timeout's TERM and its KILL: a hook may clean up, briefly.
+KILL_AFTER = 5
+# What timeout(1) exits with when it ended the hook (TERM, or KILL after KILL_AFTER).
+TIMEOUT_STATUSES = (124, 137)
 
 
 class HookError(Exception):
@@ -70,9 +74,11 @@ class HookRun(object):
 
 
 class Hooks(object):
-    """The hooks of one node. ``log_file`` None: nothing is logged (tests of pure logic)."""
+    """The hooks of one node. ``run(argv, data=text)`` -> (rc, stdout, stderr): the caller's
+    command runner. ``log_file`` None: nothing is logged."""
 
-    def __init__(self, hooks_dir=HOOKS_DIR, timeout=DEFAULT_TIMEOUT, log_file=LOG_FILE):
+    def __init__(self, run, hooks_dir=HOOKS_DIR, timeout=DEFAULT_TIMEOUT, log_file=LOG_FILE):
+        self.run = run
         self.hooks_dir = hooks_dir
         self.timeout = timeout
         self.log_file = log_file
@@ -112,19 +118,14 @@ class Hooks(object):
     def run_one(self, path, document):
         """Run one hook with ``document`` (a dict) on stdin -> HookRun."""
         started = time.monotonic()
-        proc = subprocess.Popen(  # pylint: disable=consider-using-with
-            [path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd="/", env=hook_environment(document), start_new_session=True)
-        try:
-            out, err = proc.communicate(json.dumps(document).encode(), timeout=self.timeout)
-            rc = proc.returncode
-        except subprocess.TimeoutExpired:
-            kill_group(proc)
-            out, err = proc.communicate()
+        argv = ["env", "-i"] + hook_environment(document) + [
+            "timeout", "--kill-after=%d" % KILL_AFTER, "%d" % self.timeout, path]
+        rc, out, err = self.run(argv, data=json.dumps(document))
+        seconds = time.monotonic() - started
+        if rc in TIMEOUT_STATUSES and seconds >= self.timeout:
             rc = None
-        run = HookRun(os.path.basename(path), rc, decode(out), decode(err),
-                      time.monotonic() - started)
-        if len(out) > MAX_OUTPUT:
+        run = HookRun(os.path.basename(path), rc, out or "", err or "", seconds)
+        if len(run.out) > MAX_OUTPUT:
             run.rc, run.err = 1, "printed more than %d bytes" % MAX_OUTPUT
         self.log(document, run)
         return run
@@ -248,21 +249,10 @@ def refuse_unsafe(path, info, what):
 
 
 def hook_environment(document):
-    """A clean environment (no module or agent internals leak into a site script)."""
-    return {"PATH": HOOK_PATH, "LANG": "C.UTF-8", "GRIDVIRT_STAGE": document["stage"],
-            "GRIDVIRT_VM": document["vm"], "GRIDVIRT_ACTION": document["action"]}
-
-
-def kill_group(proc):
-    """A hook past its timeout is killed with everything it started."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        proc.kill()
-
-
-def decode(data):
-    return data.decode("utf-8", "replace")
+    """A clean environment (no module or agent internals leak into a site script), as
+    env(1) arguments."""
+    return ["PATH=%s" % HOOK_PATH, "LANG=C.UTF-8", "GRIDVIRT_STAGE=%s" % document["stage"],
+            "GRIDVIRT_VM=%s" % document["vm"], "GRIDVIRT_ACTION=%s" % document["action"]]
 
 
 def write_log(path, text):
@@ -275,12 +265,16 @@ def write_log(path, text):
         log.write(text)
 
 
-# ---- the command our resource agent runs -------------------------------------------------
+# ---- what the resource agent's command reads from RBD ------------------------------------
+
+# Keys of a cluster VM's image metadata that are not the user's (besides the _internal ones).
+NOT_USER_KEYS = ("xml", "vm_name")
+
 
 def user_metadata(image_meta):
-    """The VM's own metadata among its image's keys (not xml, not the internal _keys)."""
+    """The VM's own metadata among its image's keys."""
     return {key: value for key, value in image_meta.items()
-            if key != "xml" and not key.startswith("_")}
+            if key not in NOT_USER_KEYS and not key.startswith("_")}
 
 
 def stored_addresses(image_meta):
@@ -289,75 +283,3 @@ def stored_addresses(image_meta):
     except ValueError:
         return []
     return addresses if isinstance(addresses, list) else []
-
-
-def main(argv=None):
-    """``hooks preboot|disallocate --vm NAME --node NODE --action ACTION --xml FILE
-    [--image-meta FILE] [--timeout SECONDS]``: the resource agent's call. preboot writes
-    the XML a hook returned over FILE (the agent then validates and boots it) and exits 3 if
-    there was none; a refusal exits 1 with the sentence on stderr. disallocate exits 0 and
-    prints its warnings on stderr."""
-    parser = argparse.ArgumentParser(prog="hooks")
-    parser.add_argument("stage", choices=("preboot", "disallocate"))
-    for option in ("--vm", "--node", "--action", "--xml"):
-        parser.add_argument(option, required=True)
-    parser.add_argument("--kind", default="cluster")
-    parser.add_argument("--image-meta")
-    parser.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT)
-    parser.add_argument("--hooks-dir", default=HOOKS_DIR)
-    args = parser.parse_args(argv)
-    image_meta = {}
-    if args.image_meta:
-        with open(args.image_meta) as source:
-            image_meta = json.load(source)
-    with open(args.xml) as source:
-        xml = source.read()
-    document = document_for(args.vm, args.kind, args.node, args.action, xml,
-                            user_metadata(image_meta), stored_addresses(image_meta))
-    hooks = Hooks(args.hooks_dir, args.timeout)
-    if args.stage == "disallocate":
-        for warning in hooks.disallocate(document):
-            sys.stderr.write(warning + "\n")
-        return 0
-    try:
-        boot_xml = hooks.preboot(document)
-    except HookError as exc:
-        sys.stderr.write(str(exc) + "\n")
-        return 1
-    if boot_xml is None:
-        return 3
-    refusal = boot_xml_refusal(xml, boot_xml, args.vm)
-    if refusal:
-        sys.stderr.write(refusal + "\n")
-        return 1
-    with open(args.xml, "w") as target:
-        target.write(boot_xml)
-    return 0
-
-
-def boot_xml_refusal(stored_xml, boot_xml, vm):
-    """Why the XML a preboot hook printed cannot boot the VM (None: it can): it must be the
-    same domain (name and UUID) and pass libvirt's schema."""
-    from lxml import etree  # the agent's side only: Debian's python3-lxml on every node
-
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-    try:
-        stored = etree.fromstring(stored_xml.encode(), parser)
-        boot = etree.fromstring(boot_xml.encode(), parser)
-    except etree.XMLSyntaxError as exc:
-        return "The preboot XML of VM %s is not well-formed XML: %s." % (vm, exc)
-    for field in ("name", "uuid"):
-        if boot.findtext(field) != stored.findtext(field):
-            return "The preboot XML of VM %s names another domain (its %s differs)." % (
-                vm, field)
-    proc = subprocess.run(["virt-xml-validate", "-", "domain"], input=boot_xml.encode(),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
-    if proc.returncode != 0:
-        said = decode(proc.stdout).strip().splitlines()
-        return "The preboot XML of VM %s does not pass libvirt's schema: %s." % (
-            vm, said[0] if said else "exit status %d" % proc.returncode)
-    return None
-
-
-if __name__ == "__main__":
-    sys.exit(main())

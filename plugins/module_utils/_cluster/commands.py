@@ -18,6 +18,8 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import clust
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import states
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.power import (
     plan_enable, plan_power)
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.allocation import (
+    plan_allocate)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core.snapshot_policy import (
     snapshots_to_purge)
@@ -62,6 +64,7 @@ def plan_new_clone(ctx, vm, source, cleared):
                           "first." % (name, vm))
     ctx.define(vm, metadata, base, images, bus)
     ctx.check_resource_inputs(metadata, True)
+    plan_allocate(ctx, vm, metadata, "clone")
     ctx.plan.change("%s clone %s of VM %s" % ("full" if full or snapshot else "linked", vm,
                                               src),
                     apply=lambda: make_clone(ctx, vm, src, metadata),

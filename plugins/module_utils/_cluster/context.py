@@ -20,6 +20,7 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.resource imp
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common import xmlutil
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core import spec
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core.site_hooks import SiteHooks
 from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import (
     validate_domain)
 
@@ -36,6 +37,9 @@ class Context(object):
         self.plan = plan
         self.resource = Resource(cluster, store, req.store_options)
         self.images = VmImages(store, run, warn, req.purge_images, req.trash_delay)
+        self.hooks = SiteHooks("cluster", req.hook_timeout, req.addresses, run, warn)
+        self.allocating = None  # the action the allocate hooks run for
+        self.allocation = None  # what they chose, once they ran
 
     def existing(self, vm):
         if not self.store.vm_exists(vm):

@@ -11,6 +11,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.allocation import (
+    add_resource, plan_allocate, start_placed)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 
 # A transition already under way: the plan waits for it, which is no change of its own.
@@ -24,10 +26,12 @@ def plan_enable(ctx, view, start):
     vm, metadata = view.name, view.intent
     ctx.check_resource_inputs(metadata, True)
     role = "Started" if start else "Stopped"
+    if start:
+        plan_allocate(ctx, vm, metadata, "start")
 
     def enable():
         try:
-            ctx.resource.add(vm, metadata, role)
+            add_resource(ctx, vm, metadata, role)
         except BaseException:
             if pcib.primitive(ctx.cluster.cib(), vm) is not None:
                 ctx.resource.delete(vm)
@@ -69,9 +73,13 @@ def plan_power(ctx, view, wanted):
     elif wanted == "Stopped" and ctx.req.force:
         ctx.plan.change("stopped VM %s" % vm, apply=lambda: ctx.resource.force_stop(vm),
                         partial=True)
+    elif op == "start":
+        plan_allocate(ctx, vm, view.intent, "start")
+        ctx.plan.change("started VM %s" % vm, partial=True, apply=lambda: start_placed(
+            ctx, vm, lambda: ctx.resource.power(vm, "Started")))
     else:
-        ctx.plan.change("%s VM %s" % ("started" if op == "start" else "stopped", vm),
-                        apply=lambda: ctx.resource.power(vm, wanted), partial=True)
+        ctx.plan.change("stopped VM %s" % vm, apply=lambda: ctx.resource.power(vm, wanted),
+                        partial=True)
     view.status = wanted
     view.starting = wanted == "Started" and state != "Started"
     if wanted == "Stopped":
@@ -83,10 +91,11 @@ def plan_restart(ctx, view):
     if not (ctx.req.restart and view.exists and view.restart_pending):
         return
     vm = view.name
+    plan_allocate(ctx, vm, view.intent, "restart")
 
     def restart():
         ctx.resource.power(vm, "Stopped")
-        ctx.resource.power(vm, "Started")
+        start_placed(ctx, vm, lambda: ctx.resource.power(vm, "Started"))
     ctx.plan.change("restarted VM %s on its new definition" % vm, apply=restart,
                     partial=True)
     view.restart_pending = False

@@ -21,6 +21,8 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.cluster_migr
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.power import (
     plan_disable, plan_enable, plan_power, plan_restart)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common import xmlutil
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.allocation import (
+    add_resource, plan_allocate)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_names import data_image
 
@@ -105,6 +107,7 @@ def plan_create(ctx, view):
         raise VmError("A Pacemaker resource named %s exists but no VM %s is in RBD: remove "
                       "that resource first." % (vm, vm))
     role = "Started" if req.state == "running" else "Stopped"
+    plan_allocate(ctx, vm, metadata, "create")
 
     def create():
         created = []
@@ -113,7 +116,7 @@ def plan_create(ctx, view):
             ctx.images.register(vm, created, metadata)
             created = []
             if enabling:
-                ctx.resource.add(vm, metadata, role)
+                add_resource(ctx, vm, metadata, role)
         except BaseException:
             undo_create(ctx, vm, created)
             raise

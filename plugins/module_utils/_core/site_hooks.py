@@ -23,13 +23,14 @@ NETWORK_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
 class SiteHooks(object):
     """The hooks of the host a module runs on, for VMs of ``kind`` ('cluster' or
-    'standalone'). ``warn``: the module's warn (disallocate's failures)."""
+    'standalone'). ``run``, ``warn``: the module's run_command and warn (disallocate's
+    failures are warnings)."""
 
-    def __init__(self, kind, timeout, addresses, warn, runner=None):
+    def __init__(self, kind, timeout, addresses, run, warn, runner=None):
         self.kind = kind
         self.addresses = list(addresses or [])
         self.warn = warn
-        self.runner = runner or hooks.Hooks(timeout=timeout)
+        self.runner = runner or hooks.Hooks(run, timeout=timeout)
 
     def document(self, vm, node, action, root, meta):
         return hooks.document_for(vm, self.kind, node, action, dx.to_string(root), meta,

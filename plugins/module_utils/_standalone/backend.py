@@ -72,7 +72,7 @@ class StandaloneBackend(Backend):
 
     def plan(self, request, view, plan):
         self.ctx = states.Context(self.hv, self.host, self.warn, plan, SiteHooks(
-            "standalone", request.hook_timeout, request.addresses, self.warn))
+            "standalone", request.hook_timeout, request.addresses, self.run, self.warn))
         if request.state is not None:
             return states.plan_state(self.ctx, request, view)
         if request.command in COMMAND_PLANS:

@@ -4,6 +4,7 @@ names, what each stage takes from the hooks' output, the refusals, the timeout a
 import json
 import os
 import stat
+import subprocess
 import time
 
 import pytest
@@ -14,11 +15,18 @@ DOC = hooks.document_for("vm1", "standalone", "hv1", "start", "<domain><name>vm1
                          {"rack": "r4"}, [{"ip": "10.0.0.5"}])
 
 
+def run(argv, data=None):
+    """The runner a module gives the layer (AnsibleModule.run_command's contract)."""
+    proc = subprocess.run(argv, input=data, capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
 @pytest.fixture()
 def site(tmp_path):
     """-> (Hooks on tmp_path, add(stage, name, body)) with a log file in tmp_path."""
     tmp_path.chmod(0o755)
-    runner = hooks.Hooks(str(tmp_path / "hooks"), timeout=5, log_file=str(tmp_path / "log" / "h.log"))
+    runner = hooks.Hooks(run, str(tmp_path / "hooks"), timeout=5,
+                         log_file=str(tmp_path / "log" / "h.log"))
 
     def add(stage, name, body, mode=0o755):
         directory = tmp_path / "hooks" / ("%s.d" % stage)

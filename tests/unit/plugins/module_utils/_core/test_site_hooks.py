@@ -25,7 +25,7 @@ class Runner(object):
 
 
 def site(**printed):
-    return SiteHooks("standalone", 60, [], None, runner=Runner(**printed))
+    return SiteHooks("standalone", 60, [], None, None, runner=Runner(**printed))
 
 
 def test_nic_changes_apply_to_a_copy():

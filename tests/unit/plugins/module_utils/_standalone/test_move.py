@@ -5,6 +5,7 @@ import pytest
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core.plan import Plan
 from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import move
+from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import states
 from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import view as views
 
 
@@ -17,10 +18,11 @@ class Host(object):
         return self.name
 
 
-class Ctx(object):
+class Ctx(states.Context):
+    """The planners' context on a fake host, with no site hooks (the lab's tests run them)."""
+
     def __init__(self):
-        self.hv = Host("hv1")
-        self.plan = Plan()
+        super(Ctx, self).__init__(Host("hv1"), None, None, Plan())
 
 
 class Req(object):

@@ -1,0 +1,78 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gridvirt.kvm contributors
+# Apache License 2.0 (see LICENSE)
+"""The allocate hooks of a cluster VM, run by the module on the node the task runs on:
+first in the plan of a create, clone, enable with start, start or restart (a veto changes
+nothing), and the node they choose made the placement of that start (a temporary
+crm_resource --move constraint held while it starts, then cleared). The preboot and
+disallocate hooks are our resource agent's: they run wherever Pacemaker starts or stops
+the VM."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.gridvirt.kvm.plugins.module_utils import domain_xml as dx
+from ansible_collections.gridvirt.kvm.plugins.module_utils import hooks
+from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_intent as ci
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.cluster_migration import (
+    check_target)
+from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
+
+
+def plan_allocate(ctx, vm, metadata, action):
+    """The allocate hooks before every step of the plan, once per run, for ``action`` of
+    VM ``vm`` as the plan leaves its definition and intent (``metadata``)."""
+    if ctx.allocating:
+        return
+    ctx.allocating = action
+
+    def allocate():
+        root = dx.parse_domain(metadata[ci.KEY_XML], "stored definition of VM %s" % vm)
+        allocation = ctx.hooks.allocate(vm, None, action, root,
+                                        hooks.user_metadata(metadata))
+        if allocation.nics:
+            raise VmError("The allocate hooks changed the NICs of cluster VM %s: a cluster VM "
+                          "boots its stored definition on any node, so change NICs for one "
+                          "boot in a preboot hook, or for good in the VM's definition." % vm)
+        if allocation.node is not None:
+            check_target(vm, allocation.node, ctx.cluster.node_info(), metadata)
+        ctx.allocation = allocation
+    ctx.plan.first(allocate)
+
+
+def chosen_node(ctx):
+    return ctx.allocation.node if ctx.allocation is not None else None
+
+
+def start_placed(ctx, vm, start):
+    """``start()`` (which starts the enabled VM and waits) on the node the allocate hooks
+    chose, if they chose one: a temporary move constraint holds it there while it starts."""
+    node = chosen_node(ctx)
+    if node is None:
+        return start()
+    ctx.cluster.move(vm, node)
+    try:
+        start()
+    finally:
+        ctx.cluster.clear(vm)
+    # Pacemaker recomputes once the constraint is gone: the VM stays where it runs only if
+    # nothing (a preferred host, no resource-stickiness) draws it elsewhere.
+    prim = pcib.primitive(ctx.cluster.cib(), vm)
+    ctx.cluster.waits.settle(pcib.primitive_timeouts(prim)["start"])
+    where = ctx.resource.status_of(vm)[1]
+    if where != node:
+        raise VmError("VM %s started %s, not on %s where the allocate hooks placed it (its "
+                      "constraints, a preferred host or a missing resource-stickiness draw it "
+                      "there)." % (vm, "on %s" % where if where else "nowhere", node))
+    return None
+
+
+def add_resource(ctx, vm, metadata, role):
+    """The VM added to Pacemaker with target ``role``; started where the allocate hooks
+    chose when they chose (added stopped first, so it cannot start elsewhere)."""
+    if role != "Started" or chosen_node(ctx) is None:
+        return ctx.resource.add(vm, metadata, role)
+    ctx.resource.add(vm, metadata, "Stopped")
+    return start_placed(ctx, vm, lambda: ctx.resource.power(vm, "Started"))

@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gridvirt.kvm contributors
+# Apache License 2.0 (see LICENSE)
+"""The site hooks of a cluster VM, as our resource agent (ocf:gridvirt:VirtualDomain) runs
+them on the node where Pacemaker starts or stops it -- also after a failover, when no Ansible
+runs. The hooks themselves are run by the collection's hooks layer (hooks.py, installed
+beside this file by the hypervisor role).
+
+    python3 gridvirt_hooks.py preboot|disallocate --vm NAME --node NODE --action ACTION --xml FILE
+                              [--image-meta FILE] [--timeout SECONDS]
+
+preboot: the XML a hook printed, once checked (the same domain, libvirt's schema), replaces
+FILE for this boot and the exit status is 0; 3 when no hook printed one; 1 with the
+sentence on stderr when a hook refused or printed something unusable. disallocate: exit 0,
+its failures on stderr."""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import hooks  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def run(argv, data=None):
+    """The hooks layer's command runner: an argument list, text in and out."""
+    proc = subprocess.run(argv, input=data, capture_output=True, text=True, errors="replace",
+                          check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def boot_xml_refusal(stored_xml, boot_xml, vm):
+    """Why the XML a preboot hook printed cannot boot the VM (None: it can): it must be the
+    same domain (name and UUID) and pass libvirt's schema."""
+    from lxml import etree  # Debian's python3-lxml, a package of every hypervisor
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    try:
+        stored = etree.fromstring(stored_xml.encode(), parser)
+        boot = etree.fromstring(boot_xml.encode(), parser)
+    except etree.XMLSyntaxError as exc:
+        return "The preboot XML of VM %s is not well-formed XML: %s." % (vm, exc)
+    for field in ("name", "uuid"):
+        if boot.findtext(field) != stored.findtext(field):
+            return "The preboot XML of VM %s names another domain (its %s differs)." % (
+                vm, field)
+    rc, out, err = run(["virt-xml-validate", "-", "domain"], data=boot_xml)
+    if rc != 0:
+        said = (err.strip() or out.strip()).splitlines()
+        return "The preboot XML of VM %s does not pass libvirt's schema: %s." % (
+            vm, said[0] if said else "exit status %d" % rc)
+    return None
+
+
+def arguments(argv):
+    parser = argparse.ArgumentParser(prog="gridvirt_hooks.py")
+    parser.add_argument("stage", choices=("preboot", "disallocate"))
+    for option in ("--vm", "--node", "--action", "--xml"):
+        parser.add_argument(option, required=True)
+    parser.add_argument("--kind", default="cluster")
+    parser.add_argument("--image-meta")
+    parser.add_argument("--timeout", type=int, default=hooks.DEFAULT_TIMEOUT)
+    return parser.parse_args(argv)
+
+
+def read_text(path, default=""):
+    """A file's text; ``default`` when it is gone (a stop after the node restarted)."""
+    if not path or not os.path.exists(path):
+        return default
+    with open(path) as source:
+        return source.read()
+
+
+def main(argv=None):
+    args = arguments(argv)
+    image_meta = json.loads(read_text(args.image_meta, "{}") or "{}")
+    xml = read_text(args.xml)
+    document = hooks.document_for(args.vm, args.kind, args.node, args.action, xml,
+                                  hooks.user_metadata(image_meta),
+                                  hooks.stored_addresses(image_meta))
+    runner = hooks.Hooks(run, timeout=args.timeout)
+    if args.stage == "disallocate":
+        for warning in runner.disallocate(document):
+            sys.stderr.write(warning + "\n")
+        return 0
+    try:
+        boot_xml = runner.preboot(document)
+    except hooks.HookError as exc:
+        sys.stderr.write(str(exc) + "\n")
+        return 1
+    if boot_xml is None:
+        return 3
+    refusal = boot_xml_refusal(xml, boot_xml, args.vm)
+    if refusal:
+        sys.stderr.write(refusal + "\n")
+        return 1
+    with open(args.xml, "w") as target:
+        target.write(boot_xml)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
