@@ -18,10 +18,7 @@ options:
         with the processes it started and counted as failed.
       - A killed allocate or preboot hook refuses the action; a killed disallocate hook is a
         warning.
-      - Hooks run in name order, each given one JSON document on stdin (keys C(vm), C(kind),
-        C(node), C(action), C(stage), C(xml), C(metadata), C(addresses)). Their output is
-        logged in C(/var/log/gridvirt/hooks.log). A hook that is not executable, not owned by
-        root or writable by another user is refused. Check mode runs no hook.
+      - See the notes for what the hooks are and when they run.
     type: int
     default: 60
   addresses:
@@ -30,4 +27,37 @@ options:
         those of the address registry), handed to the site hooks as C(addresses).
     type: list
     elements: dict
+notes:
+  - Site hooks (the Rocks KVM roll's allocate, preboot and disallocate) are the executables
+    in C(/etc/gridvirt/hooks/allocate.d/), C(preboot.d/) and C(disallocate.d/) of a
+    hypervisor, run in name order (names of letters, digits, C(_) and C(-); others, such as
+    C(x.dpkg-old), are skipped). The C(hypervisor) role installs them from its
+    C(hypervisor_hooks) variable; a site may drop its own there.
+  - Each hook reads one JSON document on stdin with the keys C(vm), C(kind) (C(cluster) or
+    C(standalone)), C(node) (where the VM is about to run; null for a cluster VM whose node
+    Pacemaker chooses), C(action) (create, start, restart, clone, move, stop, remove, migrate),
+    C(stage), C(xml) (the domain XML), C(metadata) and C(addresses) (O(addresses), or for the
+    resource agent what the VM's image records). Each runs under a timeout (O(hook_timeout)),
+    in a clean environment, and its output is logged in C(/var/log/gridvirt/hooks.log)
+    (mode 0600). A hook or stage directory that is not root's alone (owned by root, writable
+    by nobody else) or a hook that is not executable is refused. Check mode runs no hook.
+  - allocate runs first, before anything changes, for a create, clone, start, restart or move
+    (on the host the task runs on). A non-zero exit vetoes the task with the hook's last
+    stderr line as the error, and nothing changes. It may print a JSON document
+    C({"node": NAME, "nics": [{"index": N, "network"|"bridge": NAME, "mac": MAC, "vlan": TAG}]}),
+    which the next hook sees in its document, checked like the task's own inputs. For a
+    cluster VM the node becomes the placement of that start (a temporary move constraint,
+    cleared once the VM runs) and NIC changes are refused. For a standalone VM NIC changes
+    hold for the boot that follows (the stored definition stays the task's) and another node
+    is refused (use C(command=move)).
+  - preboot runs where the VM boots, right before it does (standalone_vm before each start;
+    for cluster VMs our resource agent at every start Pacemaker makes, on whichever node and
+    also after a failover). A hook may print a domain XML document, the same domain (name
+    and UUID), checked with libvirt's schema; the VM boots it this time only, and the next
+    hook sees it as C(xml). A failing preboot fails the start (Pacemaker then tries another
+    node).
+  - disallocate runs after the VM stopped (standalone_vm after a stop, a removal and on the
+    source of a move; the resource agent after each stop and on the source of a live
+    migration). Every hook runs even if one fails; failures are warnings and never block the
+    stop.
 """
