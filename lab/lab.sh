@@ -14,6 +14,7 @@
 #   lab/lab.sh node-on NODE | node-off NODE     power a node on (stack restarted) / off (cut)
 #   lab/lab.sh node-cut NODE | node-join NODE   unplug / replug a node's network
 #   lab/lab.sh node-exec NODE CMD...            run a command inside a node
+#   lab/lab.sh libvirtd-restart                 restart this node's libvirtd (LAB_NODE), guests run on
 #
 # Each component is a file lab/components/<name>.sh defining <name>_up, <name>_down and
 # <name>_status. State, PID files and logs live under $LAB_DIR (default .lab/, git-ignored),
@@ -68,9 +69,11 @@ main() {
     node-cut) node_cut "$1" ;;
     node-join) node_join "$1" ;;
     node-exec) node_in "$@" ;;
+    libvirtd-restart) libvirtd_restart ;;
     *)
         echo "usage: $0 up|down|status|reset [component...] | nodes-up [N] | nodes-down | nodes-reset" \
-            "| nodes-status | node-on|node-off|node-cut|node-join NODE | node-exec NODE CMD..." >&2
+            "| nodes-status | node-on|node-off|node-cut|node-join NODE | node-exec NODE CMD..." \
+            "| libvirtd-restart" >&2
         exit 2 ;;
     esac
 }

@@ -32,6 +32,13 @@ libvirt_up() {
     fi
 }
 
+# libvirtd alone restarted: it looks for its hook scripts (the hypervisor role's qemu hook)
+# only when it starts. The guests and virtlogd run on.
+libvirtd_restart() {
+    stop_pid libvirtd "$NODE_DIR/run/libvirtd.pid"
+    libvirt_up
+}
+
 libvirt_down() {
     local run=$NODE_DIR/run
     if pid_alive "$run/libvirtd.pid"; then

@@ -52,10 +52,11 @@ notes:
     is refused (use C(command=move)).
   - preboot runs where the VM boots, right before it does (standalone_vm before each start;
     for cluster VMs our resource agent at every start Pacemaker makes, on whichever node and
-    also after a failover). A hook may print a domain XML document, the same domain (name
-    and UUID), checked with libvirt's schema; the VM boots it this time only, and the next
-    hook sees it as C(xml). A failing preboot fails the start (Pacemaker then tries another
-    node).
+    also after a failover; on the target of a live migration libvirt's qemu hook, with
+    action C(migrate)). A hook may print a domain XML document, the same domain (name and
+    UUID), checked with libvirt's schema; the VM boots it this time only (a migrating guest
+    arrives with it), and the next hook sees it as C(xml). A failing preboot fails the start
+    (Pacemaker then tries another node) or cancels the migration.
   - disallocate runs after the VM stopped (standalone_vm after a stop, a removal and on the
     source of a move; the resource agent after each stop and on the source of a live
     migration). Every hook runs even if one fails; failures are warnings and never block the

@@ -2,12 +2,16 @@
 of the node the task runs on: the node they choose is where that start happens, and no
 constraint of it is left once the VM runs. Our resource agent runs the preboot hooks of the
 node Pacemaker starts the VM on -- also when that is a survivor starting it after its node
-lost power, with no Ansible running -- and the disallocate hooks where it stopped."""
+lost power, with no Ansible running -- and the disallocate hooks where it stopped. On a live
+migration's target libvirt's qemu hook (installed by the hypervisor role) runs that node's
+preboot hooks: what they print is the XML the guest arrives with, and a failing one cancels
+the migration."""
 import contextlib
 import os
 import time
 
 import pytest
+from lxml import etree
 
 import cluster3 as c3
 import lab
@@ -52,7 +56,8 @@ def test_allocate_chooses_the_node_of_the_start():
                           ("allocate", "20-record"): hooks.RECORDER}, root=node_root("node1")):
         result = c3.module("node1", "gridvirt.kvm.cluster_vm", {
             "name": VM, "state": "running", "xml": lab.guest_xml(VM),
-            "system_image": lab.GUEST_IMAGE})
+            "system_image": lab.GUEST_IMAGE, "live_migration": True,
+            "migration_transport": "tcp", "migration_user": "root"})
         assert result.get("changed") and result["node"] == "node3", result
         allocate, = hooks.records("allocate")
         # The recorder runs after 10-node: its document has the node 10-node chose.
@@ -75,9 +80,60 @@ def test_allocate_chooses_the_node_of_the_start():
         c3.wait(lambda: c3.boots_on("node2", VM) == [2], 180, "%s boot 2 on node2" % VM)
 
 
+# On the target of a live migration (libvirt's qemu hook, "migrate begin"): adds a
+# description, which libvirt accepts in an incoming guest's XML.
+DESCRIBE = hooks.script("""import xml.etree.ElementTree as ET
+doc = json.load(sys.stdin)
+root = ET.fromstring(doc["xml"])
+ET.SubElement(root, "description").text = "arrived on " + doc["node"]
+print(ET.tostring(root, encoding="unicode"))
+""")
+
+
+def running_xml(node):
+    return etree.fromstring(c3.node_run(node, "virsh", "-c", "qemu:///system", "dumpxml",
+                                        VM).stdout.encode())
+
+
+def test_preboot_runs_on_a_live_migrations_target_and_disallocate_on_its_source():
+    source = c3.resources()[VM]
+    target = [node for node in c3.nodes() if node != source][0]
+    boot = c3.boot_count(VM)
+    with hooks.installed({("preboot", "10-describe"): DESCRIBE,
+                          ("preboot", "20-record"): hooks.RECORDER}, root=node_root(target)), \
+            hooks.installed({("disallocate", "10-record"): hooks.RECORDER},
+                            root=node_root(source)):
+        result = c3.module("node1", "gridvirt.kvm.cluster_vm",
+                           {"name": VM, "command": "migrate", "node": target})
+        assert result["changed"] and result["migrated_live"] and result["node"] == target, result
+        preboot, = hooks.records("preboot")
+        assert (preboot["action"], preboot["node"], preboot["kind"]) == ("migrate", target,
+                                                                        "cluster")
+        assert running_xml(target).findtext("description") == "arrived on " + target
+        left, = hooks.records("disallocate")
+        assert (left["action"], left["node"]) == ("migrate", source)
+    assert c3.boot_count(VM) == boot  # the same boot: it was not restarted
+    c3.wait(lambda: (c3.last_tick(target, VM) or (0, 0))[1] == boot, 60,
+            "%s ticking on %s" % (VM, target))
+
+
+def test_a_failing_preboot_on_the_target_refuses_the_migration():
+    source = c3.resources()[VM]
+    target = [node for node in c3.nodes() if node != source][0]
+    fail = hooks.script("""json.load(sys.stdin)
+sys.stderr.write("no room on this rack\\n")
+sys.exit(1)
+""")
+    with hooks.installed({("preboot", "10-fail"): fail}, root=node_root(target)):
+        # libvirt itself, as the agent's migrate_to calls it: the target's hook cancels it.
+        migrate = c3.node_run(source, "virsh", "-c", "qemu:///system", "migrate", "--live",
+                              VM, "qemu+tcp://%s/system" % target, check=False)
+        assert migrate.returncode != 0 and "no room on this rack" in migrate.stderr, migrate
+    assert c3.resources()[VM] == source and running_xml(source) is not None
+
+
 def test_preboot_runs_on_the_survivor_of_a_power_cut():
     where = c3.resources()[VM]
-    assert where == "node2"
     survivors = [node for node in c3.nodes() if node != where]
     with contextlib.ExitStack() as stack:
         for node in c3.nodes():

@@ -2,8 +2,8 @@
 # Copyright: (c) 2026, gridvirt.kvm contributors
 # Apache License 2.0 (see LICENSE)
 """The allocate hooks of a cluster VM, run by the module on the node the task runs on:
-first in the plan of a create, clone, enable with start, start or restart (a veto changes
-nothing), and the node they choose made the placement of that start (a temporary
+first in the plan of a create, clone, enable with start, start, restart or move (a veto
+changes nothing), and the node they choose made the placement of that start (a temporary
 crm_resource --move constraint held while it starts, then cleared). The preboot and
 disallocate hooks are our resource agent's: they run wherever Pacemaker starts or stops
 the VM."""
@@ -17,29 +17,43 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils import hooks
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.cluster_migration import (
-    check_target)
+    check_target, plan_move)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 
 
-def plan_allocate(ctx, vm, metadata, action):
+def plan_allocate(ctx, vm, metadata, action, node=None):
     """The allocate hooks before every step of the plan, once per run, for ``action`` of
-    VM ``vm`` as the plan leaves its definition and intent (``metadata``)."""
+    VM ``vm`` as the plan leaves its definition and intent (``metadata``); ``node``: where
+    the task itself puts it (a move), which the hooks may veto but not change."""
     if ctx.allocating:
         return
     ctx.allocating = action
 
     def allocate():
         root = dx.parse_domain(metadata[ci.KEY_XML], "stored definition of VM %s" % vm)
-        allocation = ctx.hooks.allocate(vm, None, action, root,
+        allocation = ctx.hooks.allocate(vm, node, action, root,
                                         hooks.user_metadata(metadata))
         if allocation.nics:
             raise VmError("The allocate hooks changed the NICs of cluster VM %s: a cluster VM "
                           "boots its stored definition on any node, so change NICs for one "
                           "boot in a preboot hook, or for good in the VM's definition." % vm)
+        if node is not None:
+            if allocation.node != node:
+                raise VmError("The allocate hooks chose node %s for VM %s, but this task moves "
+                              "it to %s." % (allocation.node, vm, node))
+            return
         if allocation.node is not None:
             check_target(vm, allocation.node, ctx.cluster.node_info(), metadata)
         ctx.allocation = allocation
     ctx.plan.first(allocate)
+
+
+def plan_allocated_move(ctx, view, target):
+    """A move to ``target`` (state running with node, command migrate), the allocate hooks
+    first when the VM is not there already."""
+    if view.starting or view.node != target:
+        plan_allocate(ctx, view.name, view.intent, "move", node=target)
+    plan_move(ctx, view, target)
 
 
 def chosen_node(ctx):

@@ -25,8 +25,8 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import clust
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import commands
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import power
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import states
-from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.cluster_migration import (
-    plan_move)
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.allocation import (
+    plan_allocated_move)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.context import Context
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.view import read_view
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common import xmlutil
@@ -44,7 +44,7 @@ COMMAND_PLANS = {
     "stop": lambda ctx, view: power.plan_power(ctx, view, "Stopped"),
     "enable": lambda ctx, view: power.plan_enable(ctx, view, start=not ctx.req.nostart),
     "disable": power.plan_disable,
-    "migrate": lambda ctx, view: plan_move(ctx, view, ctx.req.node),
+    "migrate": lambda ctx, view: plan_allocated_move(ctx, view, ctx.req.node),
     "define_colocation": commands.plan_colocation,
     "add_pacemaker_remote": commands.plan_add_remote,
     "remove_pacemaker_remote": commands.plan_remove_remote,

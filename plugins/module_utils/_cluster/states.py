@@ -17,12 +17,11 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import clust
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import resource as rsc
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import view as views
-from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.cluster_migration import plan_move
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.power import (
     plan_disable, plan_enable, plan_power, plan_restart)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common import xmlutil
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.allocation import (
-    add_resource, plan_allocate)
+    add_resource, plan_allocate, plan_allocated_move)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_names import data_image
 
@@ -48,7 +47,7 @@ def plan_state(ctx, view):
     if req.state in ("running", "stopped"):
         plan_power(ctx, view, "Started" if req.state == "running" else "Stopped")
     if req.state == "running" and req.node:
-        plan_move(ctx, view, req.node)
+        plan_allocated_move(ctx, view, req.node)
     return view
 
 

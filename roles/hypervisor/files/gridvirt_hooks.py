@@ -8,15 +8,19 @@ beside this file by the hypervisor role).
 
     python3 gridvirt_hooks.py preboot|disallocate --vm NAME --node NODE --action ACTION --xml FILE
                               [--image-meta FILE] [--timeout SECONDS]
+    python3 gridvirt_hooks.py migrate-in --vm NAME       (the domain XML on stdin)
 
 preboot: the XML a hook printed, once checked (the same domain, libvirt's schema), replaces
 FILE for this boot and the exit status is 0; 3 when no hook printed one; 1 with the
 sentence on stderr when a hook refused or printed something unusable. disallocate: exit 0,
-its failures on stderr."""
+its failures on stderr. migrate-in (libvirt's qemu hook on a live migration's target, any
+kind of VM): the preboot hooks with action "migrate"; the XML one printed goes to stdout
+(libvirt receives the guest with it), nothing when none did; a refusal exits 1."""
 
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -35,12 +39,11 @@ def run(argv, data=None):
 def boot_xml_refusal(stored_xml, boot_xml, vm):
     """Why the XML a preboot hook printed cannot boot the VM (None: it can): it must be the
     same domain (name and UUID) and pass libvirt's schema."""
-    from lxml import etree  # Debian's python3-lxml, a package of every hypervisor
+    from lxml import etree
 
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     try:
-        stored = etree.fromstring(stored_xml.encode(), parser)
-        boot = etree.fromstring(boot_xml.encode(), parser)
+        stored = parse(stored_xml)
+        boot = parse(boot_xml)
     except etree.XMLSyntaxError as exc:
         return "The preboot XML of VM %s is not well-formed XML: %s." % (vm, exc)
     for field in ("name", "uuid"):
@@ -57,13 +60,17 @@ def boot_xml_refusal(stored_xml, boot_xml, vm):
 
 def arguments(argv):
     parser = argparse.ArgumentParser(prog="gridvirt_hooks.py")
-    parser.add_argument("stage", choices=("preboot", "disallocate"))
-    for option in ("--vm", "--node", "--action", "--xml"):
-        parser.add_argument(option, required=True)
+    parser.add_argument("stage", choices=("preboot", "disallocate", "migrate-in"))
+    parser.add_argument("--vm", required=True)
+    for option in ("--node", "--action", "--xml"):
+        parser.add_argument(option)
     parser.add_argument("--kind", default="cluster")
     parser.add_argument("--image-meta")
     parser.add_argument("--timeout", type=int, default=hooks.DEFAULT_TIMEOUT)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.stage != "migrate-in" and not (args.node and args.action and args.xml):
+        parser.error("%s needs --node, --action and --xml" % args.stage)
+    return args
 
 
 def read_text(path, default=""):
@@ -74,8 +81,46 @@ def read_text(path, default=""):
         return source.read()
 
 
+def parse(text):
+    """lxml with the hardened parser of the collection (no entities, no network)."""
+    from lxml import etree  # Debian's python3-lxml, a package of every hypervisor
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    return etree.fromstring(text.encode(), parser)
+
+
+def kind_of(xml, vm):
+    """A cluster VM's first disk is the RBD image <pool>/system_<vm>; any other VM is a
+    standalone one (a live move between hosts)."""
+    for source in parse(xml).iterfind("devices/disk/source[@protocol='rbd']"):
+        if source.get("name", "").endswith("/system_%s" % vm):
+            return "cluster"
+    return "standalone"
+
+
+def migrate_in(args):
+    """libvirt's qemu hook, "migrate begin" on the target."""
+    xml = sys.stdin.read()
+    document = hooks.document_for(args.vm, kind_of(xml, args.vm), socket.gethostname(),
+                                  "migrate", xml)
+    try:
+        boot_xml = hooks.Hooks(run, timeout=args.timeout).preboot(document)
+    except hooks.HookError as exc:
+        sys.stderr.write(str(exc) + "\n")
+        return 1
+    if boot_xml is not None:
+        refusal = boot_xml_refusal(xml, boot_xml, args.vm)
+        if refusal:
+            sys.stderr.write(refusal + "\n")
+            return 1
+        sys.stdout.write(boot_xml)
+    return 0
+
+
 def main(argv=None):
     args = arguments(argv)
+    if args.stage == "migrate-in":
+        return migrate_in(args)
     image_meta = json.loads(read_text(args.image_meta, "{}") or "{}")
     xml = read_text(args.xml)
     document = hooks.document_for(args.vm, args.kind, args.node, args.action, xml,
