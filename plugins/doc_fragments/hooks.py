@@ -43,9 +43,10 @@ notes:
     by nobody else) or a hook that is not executable is refused. Check mode runs no hook.
   - allocate runs first, before anything changes, for a create, clone, start, restart or move
     (on the host the task runs on). A non-zero exit vetoes the task with the hook's last
-    stderr line as the error, and nothing changes. It may print a JSON document
-    C({"node": NAME, "nics": [{"index": N, "network"|"bridge": NAME, "mac": MAC, "vlan": TAG}]}),
-    which the next hook sees in its document, checked like the task's own inputs. For a
+    stderr line as the error, and nothing changes. It may print a JSON document with the
+    keys C(node) (a node name) and C(nics) (a list of NIC changes, each with C(index), the
+    NIC's number, and some of C(network) or C(bridge), C(mac) and C(vlan)), which the next
+    hook sees in its document, checked like the task's own inputs. For a
     cluster VM the node becomes the placement of that start (a temporary move constraint,
     cleared once the VM runs) and NIC changes are refused. For a standalone VM NIC changes
     hold for the boot that follows (the stored definition stays the task's) and another node

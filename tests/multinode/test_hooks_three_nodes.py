@@ -107,8 +107,8 @@ def test_preboot_runs_on_a_live_migrations_target_and_disallocate_on_its_source(
                            {"name": VM, "command": "migrate", "node": target})
         assert result["changed"] and result["migrated_live"] and result["node"] == target, result
         preboot, = hooks.records("preboot")
-        assert (preboot["action"], preboot["node"], preboot["kind"]) == ("migrate", target,
-                                                                        "cluster")
+        assert (preboot["action"], preboot["node"], preboot["kind"]) == (
+            "migrate", target, "cluster")
         assert running_xml(target).findtext("description") == "arrived on " + target
         left, = hooks.records("disallocate")
         assert (left["action"], left["node"]) == ("migrate", source)
@@ -149,4 +149,3 @@ def test_preboot_runs_on_the_survivor_of_a_power_cut():
         assert [(doc["node"], doc["action"], doc["kind"]) for doc in preboot] == [
             (seen["node"], "start", "cluster")]
         assert "<name>%s</name>" % VM in preboot[0]["xml"]
-
