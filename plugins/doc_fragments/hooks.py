@@ -25,6 +25,8 @@ options:
     description:
       - The VM's addresses as M(gridvirt.kvm.address) returns them (the deploy roles pass
         those of the address registry), handed to the site hooks as C(addresses).
+      - M(gridvirt.kvm.cluster_vm) keeps them with the VM (an empty list removes them), so
+        that its resource agent hands them to the hooks too; a clone does not inherit them.
     type: list
     elements: dict
 notes:

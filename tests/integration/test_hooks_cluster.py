@@ -25,7 +25,8 @@ def stored_xml():
 def test_preboot_at_the_agents_start_and_disallocate_at_its_stop():
     with open(EXTRA_DISK, "wb") as out:
         out.truncate(1024 * 1024)
-    cl.ok(cl.vm_args(VM, state="stopped", metadata={"rack": "r4"}))
+    cl.ok(cl.vm_args(VM, state="stopped", metadata={"rack": "r4"},
+                     addresses=[{"vm": VM, "nic": 0, "ip": "10.77.0.8", "prefix": 24}]))
     stored = stored_xml()
     console = lab.Console(VM)
     with hooks.installed({("preboot", "10-disk"): PREBOOT_ADD_DISK,
@@ -43,6 +44,8 @@ def test_preboot_at_the_agents_start_and_disallocate_at_its_stop():
         assert (preboot["vm"], preboot["kind"], preboot["action"], preboot["node"]) == (
             VM, "cluster", "start", lab.node_name())
         assert preboot["metadata"] == {"rack": "r4"} and EXTRA_DISK in preboot["xml"]
+        # The addresses the task gave, kept with the VM for the agent (no task runs then).
+        assert preboot["addresses"] == [{"vm": VM, "nic": 0, "ip": "10.77.0.8", "prefix": 24}]
         assert not cl.ok({"name": VM, "state": "running"})["changed"]
         cl.ok({"name": VM, "state": "stopped"})
         stop, = hooks.records("disallocate")

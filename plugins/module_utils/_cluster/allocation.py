@@ -28,6 +28,8 @@ def plan_allocate(ctx, vm, metadata, action, node=None):
     if ctx.allocating:
         return
     ctx.allocating = action
+    if not ctx.hooks.addresses:
+        ctx.hooks.addresses = hooks.stored_addresses(metadata)
 
     def allocate():
         root = dx.parse_domain(metadata[ci.KEY_XML], "stored definition of VM %s" % vm)

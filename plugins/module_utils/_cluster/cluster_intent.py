@@ -39,6 +39,7 @@ KEY_META, KEY_PARAMS = "_pacemaker_meta", "_pacemaker_params"
 KEY_UTILIZATION = "_pacemaker_utilization"
 KEY_COLOCATION = "_colocated_vms"  # JSON {other VM: "strong"|"weak"}
 KEY_CONSTRAINTS = "_constraints"  # JSON list of normalized constraint specs
+KEY_ADDRESSES = "_addresses"  # JSON list: the addresses the task gave, for the site hooks
 KEY_CRM_CMDS = "_crm_config_cmd"  # JSON list of crmsh configure lines
 KEY_REMOTE = "_remote"  # JSON {name, address, port, timeout}
 # JSON list of the XML of other resources' constraints naming the VM (another VM's
@@ -463,6 +464,9 @@ def intent_from_options(params):
         lines = crmsh_lines.check_lines(params.get("name"), params["crm_config_cmd"],
                                         "crm_config_cmd")
         updates[KEY_CRM_CMDS] = dump_json(lines) if lines else None
+    if params.get("addresses") is not None:
+        # Kept with the VM: our resource agent hands them to the hooks where no task runs.
+        updates[KEY_ADDRESSES] = dump_json(params["addresses"]) if params["addresses"] else None
     return updates
 
 

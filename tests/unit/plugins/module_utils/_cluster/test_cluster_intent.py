@@ -85,6 +85,14 @@ def test_options_become_intent_and_empty_strings_remove():
     assert ci.intent_from_options({}) == {}
 
 
+def test_the_addresses_given_are_kept_for_the_hooks_and_an_empty_list_drops_them():
+    given = [{"vm": "vm1", "nic": 0, "ip": "10.0.0.5"}]
+    assert ci.intent_from_options({"addresses": given}) == {
+        ci.KEY_ADDRESSES: '[{"ip": "10.0.0.5", "nic": 0, "vm": "vm1"}]'}
+    assert ci.intent_from_options({"addresses": []}) == {ci.KEY_ADDRESSES: None}
+    assert ci.KEY_ADDRESSES not in ci.CLONE_INHERITED  # a clone gets addresses of its own
+
+
 @pytest.mark.parametrize("params,message", [
     ({"stop_timeout": "0"}, "stop_timeout must be a positive duration"),
     ({"migrate_to_timeout": "fast"}, "migrate_to_timeout must be a positive duration"),
