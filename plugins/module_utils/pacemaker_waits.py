@@ -31,7 +31,9 @@ class Waits(object):
         node). The timeout comes from the resource's operation timeouts. Failures recorded
         earlier (a monitor failure Pacemaker recovered from, say) do not end the wait: a
         stopped resource is Stopped whatever its history, and a start may still succeed
-        on another node."""
+        on another node. A wait for a start is over early once Pacemaker has given up on it:
+        SETTLE_SECONDS after the change the VM is Stopped or Failed and the controller idle
+        (its start failed wherever it could run)."""
         start = time.monotonic()
         while True:
             current = self.cluster.fresh_status()
@@ -40,9 +42,15 @@ class Waits(object):
                 status, node = "Stopped", None
             if status in wanted and not self._may_still_start(status, current.get("dc")):
                 return status, node
+            if "Started" in wanted and self._given_up(status, start, current.get("dc")):
+                return status, node
             if self._wait_over(start, timeout, current.get("dc")):
                 return status, node
             time.sleep(POLL_SECONDS)
+
+    def _given_up(self, status, start, dc):
+        return status in ("Stopped", "Failed") and \
+            time.monotonic() - start >= SETTLE_SECONDS and not self.cluster.controller_busy(dc)
 
     def _may_still_start(self, status, dc):
         """A resource seen Stopped (or gone) while the controller runs a transition may be

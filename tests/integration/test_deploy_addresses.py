@@ -144,6 +144,9 @@ def test_cluster_vms_with_the_rados_registry_seeds_in_rbd_and_prune(clean, bridg
         c1, c2 = addresses[(PREFIX + "c1", 0)], addresses[(PREFIX + "c2", 0)]
         assert c1["ip"] != c2["ip"] and c1["mac"] != c2["mac"]
         assert nic_macs(cluster_xml(PREFIX + "c1")) == [c1["mac"]]
+        # Kept with the VM for the site hooks its resource agent runs.
+        kept = json.loads(cl.image_meta("system_" + PREFIX + "c1")["_addresses"])
+        assert [(a["nic"], a["ip"], a["mac"]) for a in kept] == [(0, c1["ip"], c1["mac"])]
         # Its seed is an RBD image that QEMU opened over RBD (no file on the node): the
         # CD-ROM's capacity is the seed's 1 MiB.
         assert rbd_seed_exists(PREFIX + "c1") and not rbd_seed_exists(PREFIX + "c2")

@@ -229,3 +229,36 @@ def test_a_failed_command_is_a_sentence_with_pacemakers_words(offline_cluster):
     assert err.value.msg.startswith("Pacemaker refused setting target-role of no-such-vm: ")
     # Pacemaker's own words, then the full stop.
     assert "Resource 'no-such-vm' not found" in err.value.msg and err.value.msg.endswith(".")
+
+
+class GivenUpCluster(object):
+    """A start that failed wherever the VM could run: crm_mon shows it Stopped; the
+    controller is busy (recovering, trying another node) for ``busy_polls`` queries."""
+
+    def __init__(self, busy_polls):
+        self.busy_polls = busy_polls
+        self.queries = 0
+
+    def __call__(self, args, **_kwargs):
+        if args[0] == "crmadmin":
+            self.queries += 1
+            state = "S_TRANSITION_ENGINE" if self.queries <= self.busy_polls else "S_IDLE"
+            return 0, ('<pacemaker-result><crmd node_name="hv1" state="%s"/>'
+                       '</pacemaker-result>' % state), ""
+        return 0, ('<pacemaker-result><summary><current_dc name="hv1"/></summary>'
+                   '<resources><resource id="vm1" role="Stopped" active="false"/>'
+                   '</resources></pacemaker-result>'), ""
+
+
+@pytest.mark.parametrize("busy_polls", [0, 100])
+def test_a_wait_for_a_start_pacemaker_gave_up_on_ends_once_the_controller_is_idle(
+        fake_clock, busy_polls):
+    run = GivenUpCluster(busy_polls)
+    start = fake_clock.now
+    assert pcmk.Cluster(run).waits.wait_for("vm1", ("Started",), timeout=120) == ("Stopped", None)
+    waited = fake_clock.now - start
+    settle = pacemaker_waits.SETTLE_SECONDS
+    # Not before SETTLE_SECONDS, then not while the controller works (one query a poll),
+    # long before the timeout.
+    expected = settle + busy_polls * pacemaker_waits.POLL_SECONDS
+    assert expected <= waited < expected + 1 < 120
