@@ -177,6 +177,15 @@ def power_on(node):
     wait(lambda: online(node, via=any_node(exclude=[node])), 300, "%s online again" % node)
 
 
+def every_node_online():
+    """A test's cleanup: every node powered on again, then an online member."""
+    for node in nodes():
+        if not alive(node):
+            power_on(node)
+    for node in nodes():
+        wait(lambda n=node: online(n), 300, "%s online" % node)
+
+
 def cut(node):
     subprocess.run([LAB_SH, "node-cut", node], check=True, capture_output=True, timeout=30)
 

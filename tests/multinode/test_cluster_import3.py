@@ -30,11 +30,7 @@ def standalone_on_node3():
     assert result.get("changed"), result
     c3.wait(lambda: c3.boots_on(SRC, VM) == [1], 180, "%s boot 1 on %s" % (VM, SRC))
     yield result
-    for node in c3.nodes():
-        if not c3.alive(node):
-            c3.power_on(node)
-    for node in c3.nodes():
-        c3.wait(lambda n=node: c3.online(n), 300, "%s online" % node)
+    c3.every_node_online()
     remove()
 
 

@@ -39,11 +39,7 @@ def remove():
 def clean():
     remove()
     yield
-    for node in c3.nodes():
-        if not c3.alive(node):
-            c3.power_on(node)
-    for node in c3.nodes():
-        c3.wait(lambda n=node: c3.online(n), 300, "%s online" % node)
+    c3.every_node_online()
     remove()
 
 

@@ -136,6 +136,10 @@ class BusyCluster(object):
     """crm_mon shows the VM Started (its stop queued); the DC is busy for ``busy_polls``
     controller queries, then idle."""
 
+    STATUS = ('<pacemaker-result><summary><current_dc name="hv1"/></summary>'
+              '<resources><resource id="vm1" role="Started" active="true">'
+              '<node name="hv1"/></resource></resources></pacemaker-result>')
+
     def __init__(self, busy_polls):
         self.busy_polls = busy_polls
         self.queries = 0
@@ -146,9 +150,7 @@ class BusyCluster(object):
             state = "S_TRANSITION_ENGINE" if self.queries <= self.busy_polls else "S_IDLE"
             return 0, ('<pacemaker-result><crmd node_name="hv1" state="%s"/>'
                        '</pacemaker-result>' % state), ""
-        return 0, ('<pacemaker-result><summary><current_dc name="hv1"/></summary>'
-                   '<resources><resource id="vm1" role="Started" active="true">'
-                   '<node name="hv1"/></resource></resources></pacemaker-result>'), ""
+        return 0, self.STATUS, ""
 
 
 @pytest.mark.parametrize("busy_polls,waits_past_timeout", [(0, False), (3, True)])
@@ -231,23 +233,13 @@ def test_a_failed_command_is_a_sentence_with_pacemakers_words(offline_cluster):
     assert "Resource 'no-such-vm' not found" in err.value.msg and err.value.msg.endswith(".")
 
 
-class GivenUpCluster(object):
+class GivenUpCluster(BusyCluster):
     """A start that failed wherever the VM could run: crm_mon shows it Stopped; the
     controller is busy (recovering, trying another node) for ``busy_polls`` queries."""
 
-    def __init__(self, busy_polls):
-        self.busy_polls = busy_polls
-        self.queries = 0
-
-    def __call__(self, args, **_kwargs):
-        if args[0] == "crmadmin":
-            self.queries += 1
-            state = "S_TRANSITION_ENGINE" if self.queries <= self.busy_polls else "S_IDLE"
-            return 0, ('<pacemaker-result><crmd node_name="hv1" state="%s"/>'
-                       '</pacemaker-result>' % state), ""
-        return 0, ('<pacemaker-result><summary><current_dc name="hv1"/></summary>'
-                   '<resources><resource id="vm1" role="Stopped" active="false"/>'
-                   '</resources></pacemaker-result>'), ""
+    STATUS = ('<pacemaker-result><summary><current_dc name="hv1"/></summary>'
+              '<resources><resource id="vm1" role="Stopped" active="false"/>'
+              '</resources></pacemaker-result>')
 
 
 @pytest.mark.parametrize("busy_polls", [0, 100])
