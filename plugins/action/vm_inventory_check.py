@@ -24,8 +24,8 @@ ROLES = os.path.join(os.path.dirname(__file__), "..", "..", "roles")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 SIZE_RE = re.compile(r"^[0-9]+ *([KMGT]i?B?|B)?$", re.I)
 NIC_KEYS = ("bridges", "ovs", "direct_interfaces")
-ARGS = ("vms", "host_cpus", "nodes", "colocation_group", "hypervisors", "known_hosts", "listings",
-        "plan",
+ARGS = ("vms", "rendered", "host_cpus", "nodes", "colocation_group", "hypervisors", "known_hosts",
+        "listings", "plan",
         "copy_disk_images", "role_variables", "role_options")
 
 
@@ -47,8 +47,10 @@ def vm_variable_spec(roles=()):
 class VmVars(object):
     """One VM's variables, templated on first use (hostvars are lazy)."""
 
-    def __init__(self, name, hostvars, templar):
+    def __init__(self, name, hostvars, templar, rendered=None):
         self.name, self._vars, self._templar = name, hostvars[name], templar
+        # What vm_render resolved for the VM: state, template, image, disk_copy, cpuset.
+        self.rendered = (rendered or {}).get(name) or {}
 
     def __contains__(self, key):
         return key in self._vars
@@ -75,7 +77,7 @@ def number_problems(vm):
     bad = (("memory" in vm and (memory is None or memory <= 0))
            or ("nb_cpu" in vm and (cpus is None or cpus <= 0))
            or ("rt_priority" in vm and not (priority is not None and 1 <= priority <= 99))
-           or ("cpuset" in vm and not vm.get("vm_definition_cpuset")))
+           or ("cpuset" in vm and not vm.rendered.get("cpuset")))
     if not bad:
         return []
     return ["%s: memory (MiB) and nb_cpu must be positive, rt_priority between 1 and 99, "
@@ -92,8 +94,8 @@ def disk_problems(vm, copy_images):
     bad_maps = [m for m in mappings if ("image" in m) == ("size" in m)]
     copied = [t for t in texts if t.startswith("/")] + [m["image"] for m in mappings
                                                         if "image" in m]
-    missing = [p for p in copied if not os.path.isfile(p)] if copy_images and vm.get(
-        "vm_definition_disk_copy_resolved") else []
+    missing = [p for p in copied if not os.path.isfile(p)] if copy_images and vm.rendered.get(
+        "disk_copy") else []
     where = "%s: additional_disk(s) %s:" % (vm.name, disks)
     if bad_sizes:
         return ["%s sizes %s are not sizes like 512M or 10G (images must be absolute paths)."
@@ -108,7 +110,7 @@ def disk_problems(vm, copy_images):
 def cpu_problems(vm, host_cpus):
     if not host_cpus:
         return []
-    pinned = list(vm.get("vm_definition_cpuset") or []) + [
+    pinned = list(vm.rendered.get("cpuset") or []) + [
         int(n) for n in re.findall(r"[0-9]+", str(vm.get("emulatorpin", "")))]
     outside = sorted(set(cpu for cpu in pinned if int(cpu) >= host_cpus))
     if not outside:
@@ -144,16 +146,16 @@ def mac_problems(vms):
 
 
 def file_problems(vm):
-    state, template = vm.get("vm_definition_state"), vm.get("vm_definition_template")
+    state, template = vm.rendered.get("state"), vm.rendered.get("template")
     if template and not os.path.isfile(template):
         option = "xml_path" if "xml_path" in vm else "vm_template"
         return ["%s: %s %s does not exist on the controller." % (vm.name, option, template)]
     if state == "absent":
         return []
-    image = vm.get("vm_definition_image")
+    image = vm.rendered.get("image")
     if not image:
         return ["%s: vm_disk is not set (nor vms_disks_directory)." % vm.name]
-    if vm.get("vm_definition_disk_copy_resolved") and not os.path.isfile(image):
+    if vm.rendered.get("disk_copy") and not os.path.isfile(image):
         return ["%s: vm_disk %s does not exist on the controller." % (vm.name, image)]
     return []
 
@@ -179,7 +181,7 @@ def plan_problems(vm, verdict):
         return []
     if verdict.get("xml_invalid"):
         return ["%s: the domain XML rendered from %s is not a valid libvirt domain: %s"
-                % (vm.name, vm.get("vm_definition_template") or "the default template",
+                % (vm.name, vm.rendered.get("template") or "the default template",
                    verdict["error"])]
     return ["%s: %s" % (vm.name, verdict["error"])]
 
@@ -219,7 +221,7 @@ def placements(vms, hypervisors, listings):
     than its own is moved there; one on two hypervisors is a problem, naming both."""
     moves, problems = {}, []
     for vm in vms:
-        if vm.get("vm_definition_state") == "absent":
+        if vm.rendered.get("state") == "absent":
             continue
         found = sorted(host for host, names in listings.items() if vm.name in names)
         target = hypervisors.get(vm.name)
@@ -248,7 +250,8 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         args = dict((key, self._task.args.get(key)) for key in ARGS)
         hostvars = task_vars["hostvars"]
-        vms = [VmVars(name, hostvars, self._templar) for name in args["vms"] or []]
+        vms = [VmVars(name, hostvars, self._templar, args["rendered"])
+               for name in args["vms"] or []]
         spec = vm_variable_spec(args["role_variables"] or ())
         problems = []
         for role in args["role_options"] or ():

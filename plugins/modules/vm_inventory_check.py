@@ -24,7 +24,7 @@ description:
     O(host_cpus), the placement hosts against O(nodes), colocated VMs against
     O(colocation_group), the hypervisor against O(known_hosts), and the problems a
     M(gridvirt.kvm.deploy_plan) result reports in O(plan).
-  - Expects the facts C(gridvirt.kvm.vm_definition)'s C(render) tasks set for each VM.
+  - Checks what M(gridvirt.kvm.vm_render) resolved for each VM, given in O(rendered).
 author:
   - gridvirt.kvm contributors (@gridvirt)
 extends_documentation_fragment:
@@ -42,6 +42,12 @@ options:
     type: list
     elements: str
     required: true
+  rendered:
+    description:
+      - What M(gridvirt.kvm.vm_render) resolved for each VM, by VM name (its
+        RV(gridvirt.kvm.vm_render#module:vms)), with the state, template, image and cpuset
+        checked here. A VM missing from it is checked as having no template, image or cpuset.
+    type: dict
   host_cpus:
     description:
       - Online CPUs of the hypervisor, one number for every VM or one per VM name. A cpuset or
@@ -90,12 +96,14 @@ options:
     default: false
 seealso:
   - module: gridvirt.kvm.deploy_plan
+  - module: gridvirt.kvm.vm_render
 """
 
 EXAMPLES = r"""
 - name: Check every VM of the play before touching any
   gridvirt.kvm.vm_inventory_check:
     vms: "{{ ansible_play_hosts }}"
+    rendered: "{{ vm_definition_render.vms }}"
     host_cpus: 8
   run_once: true
 """

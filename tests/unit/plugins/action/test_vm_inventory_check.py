@@ -5,8 +5,16 @@ from ansible_collections.gridvirt.kvm.plugins.action import vm_inventory_check a
 ARGS = dict((key, None) for key in check.ARGS)
 
 
+# What vm_render resolved, given here under the names the roles' facts had.
+RENDERED = {"vm_definition_state": "state", "vm_definition_image": "image",
+            "vm_definition_disk_copy_resolved": "disk_copy",
+            "vm_definition_template": "template", "vm_definition_cpuset": "cpuset"}
+
+
 class Vm(object):
     def __init__(self, name, **variables):
+        self.rendered = dict((RENDERED[key], variables.pop(key)) for key in list(variables)
+                             if key in RENDERED)
         self.name, self.vars = name, variables
 
     def __contains__(self, key):
