@@ -60,11 +60,13 @@ EXAMPLES = r"""
 # ansible_python_interpreter=/usr/bin/python3
 # lab_node_dir=/path/to/repo/.lab
 
-- hosts: lab_nodes
+- name: Run a command inside every lab node
+  hosts: lab_nodes
   gather_facts: false
   tasks:
     - name: Show the node's hostname
       ansible.builtin.command: hostname
+      changed_when: false
 """
 
 import os
