@@ -27,16 +27,17 @@ export ANSIBLE_CONFIG := $(REPO)/ansible.cfg
 # The lab3 inventory's connection (lab_node) is the lab's, not the collection's: wired here only.
 export ANSIBLE_CONNECTION_PLUGINS := $(REPO)/lab/plugins/connection
 
-.PHONY: help packages venv links image lab-up lab-down lab-status demo test sanity unit \
+.PHONY: help packages venv links image lab-up lab-down lab-status demo test sanity lint unit \
         integration hypervisor-tests multinode-tests molecule bench clean
 
 help:
 	@echo "make demo        fresh machine -> packages, venv, lab up, example VMs deployed, status"
-	@echo "make test        every test: sanity, molecule, unit + integration on the lab"
+	@echo "make test        every test: sanity, lint, molecule, unit + integration on the lab"
 	@echo "make lab-up      start the lab (libvirtd + virtlogd, Ceph, Corosync + Pacemaker), build the test guest image"
 	@echo "make lab-up NODES=3   the three-node lab instead: fencing, failover, live migration"
 	@echo "make lab-down    stop every lab daemon by PID, power off and remove every lab node"
 	@echo "make sanity      ansible-test sanity on every installed Python"
+	@echo "make lint        ansible-lint (production profile), antsibull-docs and antsibull-changelog lint; no lab"
 	@echo "make unit | integration | hypervisor-tests | multinode-tests | molecule | bench"
 
 packages:
@@ -96,6 +97,15 @@ sanity: venv
 	git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ $(SANITY_DIR)/
 	cd $(SANITY_DIR) && PATH=$(BIN)$(SANITY_PATHS):$$PATH ansible-test sanity --venv --color no
 
+# Static checks of the collection's content, no lab: ansible-lint with the production profile
+# (.ansible-lint: offline, no rule skipped), the plugins' and roles' documentation as the
+# Ansible docsite builds it, the changelog fragments. (The execution environment's definition
+# is checked by tests/unit/test_execution_environment.py.)
+lint: venv links
+	ansible-lint
+	antsibull-docs lint-collection-docs --plugin-docs .
+	antsibull-changelog lint
+
 unit: venv links
 	python -m pytest tests/unit
 
@@ -124,6 +134,7 @@ test: venv
 	@mkdir -p $(dir $(STAGE_LOG)) && rm -f $(STAGE_LOG)
 	@$(STAGE) lab-up $(MAKE) --no-print-directory lab-up
 	@$(STAGE) sanity $(MAKE) --no-print-directory sanity
+	@$(STAGE) lint $(MAKE) --no-print-directory lint
 	@$(STAGE) molecule $(MAKE) --no-print-directory molecule
 	@$(STAGE) hypervisor-tests $(MAKE) --no-print-directory hypervisor-tests
 	@$(STAGE) unit+integration python -m pytest --durations=25 tests/unit tests/integration
