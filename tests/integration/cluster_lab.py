@@ -183,11 +183,25 @@ def remove_listed(name):
     return error
 
 
+def running_domains(prefix):
+    c = lab.conn()
+    try:
+        return set(d.name() for d in c.listAllDomains() if d.name().startswith(prefix)
+                   and d.isActive())
+    finally:
+        c.close()
+
+
 def remove_all(prefix):
     """Remove every VM, image, trash entry and constraint whose name starts with prefix;
     fails, naming what is left, when anything could not be removed."""
+    running = running_domains(prefix)
     for group in groups():
         if group.startswith(prefix):
+            if group in running:
+                # Powered off at once: a graceful shutdown of a TCG guest costs the suite
+                # tens of seconds per VM, and no test judges its cleanup's shutdown.
+                run_cluster({"name": group, "state": "stopped", "force": True})
             ok({"name": group, "state": "absent", "purge": True})
     # A parent keeps its protected clone snapshot until its clones are gone, listed or in
     # the trash: passes until nothing is left, and the errors of the last pass if anything is.

@@ -51,9 +51,21 @@ def no_upload_folder():
     subprocess.run(["rm", "-rf", UPLOAD], check=True)
 
 
+@pytest.fixture
+def removed_after(request):
+    """The VMs of this kind removed as soon as its test ends: both kinds use the same names
+    on the one libvirtd, and the standalone cleanup would destroy a running cluster VM's
+    domain, which Pacemaker then starts again under the cleanup's eyes."""
+    yield
+    if request.node.callspec.params["kind"] == "cluster":
+        cl.remove_all(PREFIX)
+    else:
+        lab.remove_everything(PREFIX)
+
+
 @pytest.mark.parametrize("kind", ["cluster", "standalone"])
 def test_check_and_diff_tell_what_the_run_does(clean_cluster, clean_standalone,
-                                               no_upload_folder, kind):
+                                               no_upload_folder, removed_after, kind):
     memory = dict((vm, 128) for vm in VMS)
     before = state(kind)
     fresh = deploy(kind, memory, "--check")
