@@ -93,19 +93,6 @@ def template_of(variables):
     return variables.get("vm_template") or "", False
 
 
-class HostView(object):
-    """The variables render reads of one VM host, each templated on first use."""
-
-    def __init__(self, host_vars):
-        self._vars = host_vars
-
-    def __contains__(self, key):
-        return key in self._vars
-
-    def get(self, key, default=None):
-        return self._vars[key] if key in self._vars else default
-
-
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(ARGS)
@@ -130,8 +117,8 @@ class ActionModule(ActionBase):
         return result
 
     def _resolve(self, name, hostvars, options, playbook_dir):
-        host_vars = hostvars[name]
-        variables = HostView(host_vars)
+        # hostvars[name] is a mapping that templates each variable when it is read.
+        host_vars = variables = hostvars[name]
         state = vm_state(variables)
         template, is_xml_file = template_of(variables)
         template = relative_to(template, variables, playbook_dir)
