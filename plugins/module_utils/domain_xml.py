@@ -256,6 +256,47 @@ def disk_info(root):
     return info
 
 
+def memory_mib(root):
+    """The VM's memory (<memory>) in MiB, whatever unit the XML gives it in."""
+    el = root.find("memory")
+    if el is None or not (el.text or "").strip():
+        return None
+    unit = (el.get("unit") or "KiB").lower()
+    try:
+        return int(int(el.text.strip()) * UNIT_TO_KIB[unit] // 1024)
+    except (KeyError, ValueError):
+        raise VmError("Invalid <memory> %r %r in the definition." % (el.text, el.get("unit")))
+
+
+def vcpus(root):
+    text = (root.findtext("vcpu") or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def _disk_source(disk):
+    """Where a disk's data is: a file path, 'pool/image' of RBD, 'pool/volume', a device."""
+    source = disk.find("source")
+    if source is None:
+        return None
+    if source.get("protocol") == "rbd" or disk.get("type") == "network":
+        return source.get("name")
+    if source.get("pool") and source.get("volume"):
+        return "%s/%s" % (source.get("pool"), source.get("volume"))
+    return source.get("file") or source.get("dev")
+
+
+def device_summary(root):
+    """What an inventory shows of a definition: uuid, vCPUs, memory, every disk and CD-ROM
+    (target, device, source) and the NICs' MACs."""
+    disks = []
+    for disk in root.findall("devices/disk"):
+        target = disk.find("target")
+        disks.append({"target": target.get("dev") if target is not None else None,
+                      "device": disk.get("device", "disk"), "source": _disk_source(disk)})
+    return {"uuid": uuid_of(root), "vcpus": vcpus(root), "memory_mib": memory_mib(root),
+            "disks": disks, "macs": macs(root)}
+
+
 def assign_macs(root, name):
     """Every NIC without a MAC gets the stable MAC for its index, so reruns keep it."""
     etree = lxml_etree()

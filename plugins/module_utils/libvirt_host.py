@@ -159,10 +159,11 @@ class Hypervisor(object):
         """The host's domains now; any may vanish before a call on it (see read_domains)."""
         return self.conn.listAllDomains()
 
-    def read_domains(self, read):
-        """[read(domain)] for every domain of the host still defined (or, transient, still
-        running) when read."""
-        return still_there(self.domains(), read, _lv().VIR_ERR_NO_DOMAIN)
+    def read_domains(self, read, domains=None):
+        """[read(domain)] for every domain of the host (or of ``domains``) still defined (or,
+        transient, still running) when read."""
+        return still_there(self.domains() if domains is None else domains, read,
+                           _lv().VIR_ERR_NO_DOMAIN)
 
     def xml_root(self, dom, inactive=True):
         flags = _lv().VIR_DOMAIN_XML_INACTIVE if inactive else 0
@@ -302,6 +303,9 @@ class Hypervisor(object):
             root = domain_xml.parse(snap.getXMLDesc(0), "snapshot XML")
             result.append((snap.getName(), int(root.findtext("creationTime") or 0)))
         return sorted(result, key=lambda item: (item[1], item[0]))
+
+    def snapshot_count(self, dom):
+        return dom.snapshotNum(0)
 
     def snapshot(self, dom, name):
         lv = _lv()

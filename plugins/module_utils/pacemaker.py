@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import shutil
 import time
 
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common import xmlutil
@@ -32,6 +33,11 @@ TIMED_OUT, NOT_CONNECTED = 124, 102
 # The commands that only read; any other one changes the cluster (and what was read of it).
 READS = (("cibadmin", "--query"),)
 READ_TOOLS = ("crm_mon", "crm_node", "crmadmin")
+
+
+def installed():
+    """Pacemaker's command line tools are on this node (it can be a cluster node)."""
+    return shutil.which("crm_mon") is not None
 
 
 class Cluster(object):

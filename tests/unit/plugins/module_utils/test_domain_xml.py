@@ -196,3 +196,41 @@ def test_the_importing_mark_is_found_and_removed_alone():
     dx.remove_importing_mark(root)
     assert not dx.has_importing_mark(root)
     assert dx.read_gv_metadata(root)[0] == {"role": "edge"}
+
+
+SUMMARISED = """<domain type='qemu'>
+  <name>s</name><uuid>0f0e0d0c-0b0a-4908-8706-050403020100</uuid>
+  <memory unit='GiB'>2</memory><vcpu placement='static'>4</vcpu>
+  <devices>
+    <disk type='network' device='disk'><source protocol='rbd' name='rbd/system_s'/>
+      <target dev='vda' bus='virtio'/></disk>
+    <disk type='volume' device='disk'><source pool='default' volume='s.disk1.qcow2'/>
+      <target dev='vdb' bus='virtio'/></disk>
+    <disk type='file' device='cdrom'><source file='/srv/seed.iso'/><target dev='sda' bus='sata'/></disk>
+    <disk type='file' device='cdrom'><target dev='sdb' bus='sata'/></disk>
+    <interface type='network'><mac address='52:54:00:aa:bb:01'/></interface>
+    <interface type='network'><mac address='52:54:00:aa:bb:02'/></interface>
+  </devices>
+</domain>"""
+
+
+def test_device_summary_of_a_definition():
+    summary = dx.device_summary(dx.parse_domain(SUMMARISED))
+    assert summary == {
+        "uuid": "0f0e0d0c-0b0a-4908-8706-050403020100", "vcpus": 4, "memory_mib": 2048,
+        "disks": [{"target": "vda", "device": "disk", "source": "rbd/system_s"},
+                  {"target": "vdb", "device": "disk", "source": "default/s.disk1.qcow2"},
+                  {"target": "sda", "device": "cdrom", "source": "/srv/seed.iso"},
+                  {"target": "sdb", "device": "cdrom", "source": None}],
+        "macs": ["52:54:00:aa:bb:01", "52:54:00:aa:bb:02"]}
+
+
+def test_memory_in_any_unit_and_absent_values():
+    for memory, mib in (("<memory>262144</memory>", 256), ("<memory unit='M'>300</memory>", 300),
+                        ("<memory unit='bytes'>1073741824</memory>", 1024), ("", None)):
+        root = dx.parse_domain("<domain><name>m</name>%s</domain>" % memory)
+        assert dx.memory_mib(root) == mib
+        assert dx.vcpus(root) is None
+    with pytest.raises(VmError) as err:
+        dx.memory_mib(dx.parse_domain("<domain><memory unit='parsecs'>1</memory></domain>"))
+    assert "<memory>" in err.value.msg
