@@ -337,7 +337,9 @@ class RbdStore(RbdConnection):
 
 class VmLease(object):
     """Exclusive RADOS object lock with a lease, renewed while held. A run killed without
-    releasing it blocks the VM for at most one lease."""
+    releasing it blocks the VM for at most one lease; less on its own node: the lock object
+    records who holds it, and a run on the holder's node whose process is gone (killed,
+    crashed) breaks the lock at once instead of waiting for the lease to run out."""
 
     def __init__(self, store, vm, wait_seconds, lease_seconds):
         self.store = store
@@ -360,15 +362,43 @@ class VmLease(object):
                 self._lock()
                 break
             except (rados.ObjectBusy, rados.ObjectExists):
+                if self._broke_dead_holders_lock():
+                    continue
                 if time.monotonic() >= deadline:
                     raise VmError("VM %s is busy: another run holds its lock; try again when "
-                                  "it has finished (a lock left by a killed run expires after "
-                                  "%d seconds)." % (self.vm, self.lease_seconds))
+                                  "it has finished (a lock left by a run killed on another node "
+                                  "expires after %d seconds)." % (self.vm, self.lease_seconds))
                 time.sleep(0.5)
+        self.store.ioctx.write_full(lock_object(self.vm), _this_process().encode("utf-8"))
         self._renewer = threading.Thread(target=self._renew, name="gridvirt-lease")
         self._renewer.daemon = True
         self._renewer.start()
         return self
+
+    def _broke_dead_holders_lock(self):
+        """True when the lock's holder was a process of this node that is gone and its lock
+        object is removed (with its lock): the lock is free. The removal asserts the object's
+        version as read, so a holder that renewed, or another run that took the lock
+        meanwhile, keeps it."""
+        rados = deps.require("rados")
+        ioctx, obj = self.store.ioctx, lock_object(self.vm)
+        try:
+            holder = ioctx.read(obj, 4096)
+            version = ioctx.get_last_version()
+        except rados.ObjectNotFound:
+            return True  # released meanwhile
+        if not _gone_from_this_node(holder):
+            return False
+        op = ioctx.create_write_op()
+        try:
+            op.assert_version(version)
+            op.remove()
+            ioctx.operate_write_op(op, obj)
+        except rados.Error:
+            return False
+        finally:
+            ioctx.release_write_op(op)
+        return True
 
     def _renew(self):
         while not self._stop.wait(self.lease_seconds / 3.0):
@@ -395,6 +425,38 @@ class VmLease(object):
         finally:
             self.store.ioctx.release_write_op(op)
         return False
+
+
+def _process_start(pid):
+    """The start time of process ``pid`` (clock ticks since boot), or None when it is gone:
+    with the pid it names one process, even after the pid is reused."""
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _boot_id():
+    with open("/proc/sys/kernel/random/boot_id") as handle:
+        return handle.read().strip()
+
+
+def _this_process():
+    """What a lock object records of its holder: node, boot, process."""
+    pid = os.getpid()
+    return json.dumps({"node": os.uname()[1], "boot": _boot_id(), "pid": pid,
+                       "start": _process_start(pid)}, sort_keys=True)
+
+
+def _gone_from_this_node(recorded):
+    """The holder recorded was a process of this node, since this boot, that is gone."""
+    try:
+        holder = json.loads(recorded.decode("utf-8"))
+        mine = holder["node"] == os.uname()[1] and holder["boot"] == _boot_id()
+        return mine and _process_start(int(holder["pid"])) != holder["start"]
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+        return False  # an older run's lock (no record) or not ours: wait for its lease
 
 
 def _encoded_string(text):
