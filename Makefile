@@ -107,7 +107,7 @@ lint: venv links
 	antsibull-changelog lint
 
 unit: venv links
-	python -m pytest tests/unit
+	python -m pytest -n 2 tests/unit
 
 integration: venv lab-up
 	python -m pytest tests/integration
@@ -137,7 +137,8 @@ test: venv
 	@$(STAGE) lint $(MAKE) --no-print-directory lint
 	@$(STAGE) molecule $(MAKE) --no-print-directory molecule
 	@$(STAGE) hypervisor-tests $(MAKE) --no-print-directory hypervisor-tests
-	@$(STAGE) unit+integration python -m pytest --durations=25 tests/unit tests/integration
+	@$(STAGE) unit $(MAKE) --no-print-directory unit
+	@$(STAGE) integration python -m pytest --durations=25 tests/integration
 	@$(STAGE) multinode-tests $(MAKE) --no-print-directory multinode-tests
 	@lab/stage.sh --summary
 
