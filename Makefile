@@ -85,6 +85,7 @@ demo: venv lab-up
 	ansible-playbook playbooks/deploy_vms_cluster.yaml
 	ansible-playbook playbooks/deploy_vms_standalone.yaml
 	ansible-playbook playbooks/vm_status.yaml
+	ansible-inventory -i inventories/fleet/lab.gridvirt.yml --graph
 
 # ansible-test bootstraps pip in its venvs with a script from a host outside the registries;
 # it reads it from its cache first, where we put an equivalent that uses ensurepip + PyPI.

@@ -23,7 +23,7 @@ description:
     memory, disks, MACs), its number of snapshots, its addresses and its metadata.
   - A VM that cannot be read is listed with RV(vms[].error) and the others are still
     listed; a cluster or libvirt that does not answer fails the task.
-  - The inventory plugin M(gridvirt.kvm.vms#inventory) and the playbook C(vm_status.yaml) use it.
+  - The inventory plugin P(gridvirt.kvm.vms#inventory) and the playbook C(vm_status.yaml) use it.
 author:
   - gridvirt.kvm contributors (@gridvirt)
 extends_documentation_fragment:
