@@ -13,7 +13,9 @@
     against a plain copy of the same volumes (benchmarks/moves.py);
   * cluster_vm: a whole create (import, definition, Pacemaker resource) against the raw
     `rbd import` and SEAPATH's path for the same image; linked clone time for a 40 MiB and
-    a 4 GiB source; list_vms with 1 and with 50 VMs registered.
+    a 4 GiB source; list_vms with 1 and with 50 VMs registered;
+  * listing the fleet: ansible-inventory through the gridvirt.kvm.vms plugin with 2, 10 and 30
+    VMs, against one cluster_vm list_vms play and one vm_info play (benchmarks/inventory.py).
 
 Every figure is the median of several runs of the real module through ansible-playbook.
 These are measurements, not assertions. Results: benchmarks/results/<time>.json and
@@ -34,6 +36,7 @@ import lab  # noqa: E402  (the integration tests' lab helpers: XML of the test g
 import addresses  # noqa: E402  (benchmarks/addresses.py: the address registry's figures)
 import deploy  # noqa: E402  (benchmarks/deploy.py: the deploy playbook's figures)
 import ha  # noqa: E402  (benchmarks/ha.py: the three-node lab's figures)
+import inventory  # noqa: E402  (benchmarks/inventory.py: listing the fleet)
 
 RESULTS = os.path.join(REPO, "benchmarks", "results")
 IMAGES = os.path.join(REPO, ".lab", "images")
@@ -335,7 +338,7 @@ def report(figures):
              "ansible-playbook runs (s)." % (os.cpu_count(), REPEAT)]
     lines += report_standalone_clone(figures) + report_noop(figures)
     lines += report_import(figures) + report_cluster(figures) + deploy.report_deploy(figures)
-    lines += addresses.report_addresses(figures)
+    lines += addresses.report_addresses(figures) + inventory.report_inventory(figures)
     lines += ha.report_ha(figures)
     lines += ha.standalone_moves.report_moves(figures)
     return "\n".join(lines) + "\n"
@@ -394,12 +397,13 @@ def report_import(figures):
 
 
 def main():
-    """BENCH_SECTIONS (comma-separated: clone, noop, import, cluster, deploy, addresses, ha;
+    """BENCH_SECTIONS (comma-separated: clone, noop, import, cluster, deploy, addresses,
+    inventory, ha;
     create: the cluster create alone; failover, moves: those parts of ha alone) limits the
     run; cluster needs import (its ratios are against the same raw imports); ha runs last:
     it stops the one-node lab for the three-node one, and restarts it after."""
     sections = os.environ.get("BENCH_SECTIONS",
-                              "clone,noop,import,cluster,deploy,addresses,ha").split(",")
+                              "clone,noop,import,cluster,deploy,addresses,inventory,ha").split(",")
     os.makedirs(RESULTS, exist_ok=True)
     figures = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                "clone": {}}
@@ -419,6 +423,8 @@ def main():
         figures["deploy"] = deploy.deploy_figures()
     if "addresses" in sections:
         figures["addresses"] = addresses.address_figures()
+    if "inventory" in sections:
+        figures["inventory"] = inventory.inventory_figures(playbook, cluster_task, cluster_remove)
     if "ha" in sections:
         figures["ha"] = ha.ha_figures()
     else:
