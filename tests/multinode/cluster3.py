@@ -5,6 +5,7 @@ connection plugin does), their files are under .lab/nodes/<node>/root, and a nod
 off by the lab's fence agent (every process of the node killed at once).
 """
 import calendar
+import json
 import os
 import re
 import subprocess
@@ -227,6 +228,29 @@ def playbook(name, *extra, timeout=1800):
                           cwd=REPO, env=ansible_env(), capture_output=True, text=True,
                           timeout=timeout, check=False)
     return proc.returncode, proc.stdout + proc.stderr
+
+
+FLEET = os.path.join(REPO, "inventories", "fleet", "lab3.gridvirt.yml")
+
+
+def fleet_inventory():
+    """ansible-inventory --list through the gridvirt.kvm.vms plugin: ({vm: its variables,
+    the untrusted-text markers taken off}, what it warned)."""
+    proc = subprocess.run(["ansible-inventory", "-i", FLEET, "--list"], cwd=REPO,
+                          env=ansible_env(), capture_output=True, text=True, timeout=300,
+                          check=True)
+    hostvars = json.loads(proc.stdout)["_meta"]["hostvars"]
+    return dict((vm, _plain(variables)) for vm, variables in hostvars.items()), proc.stderr
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return dict((key, _plain(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def recap(output):

@@ -216,6 +216,12 @@ def test_failover_when_a_node_loses_power():
     assert where["ha-gw"] not in (where["ha-plc"], "node1")
     events = [e for e in c3.fence_events("node1") if e.get("status") == "success"]
     assert events and events[-1]["action"] == "off", events
+    # The fleet's inventory, node1 off: the cluster listed through the next node, node1 named.
+    fleet, warned = c3.fleet_inventory()
+    assert dict((vm, fleet[vm]["gridvirt_node"]) for vm in ("ha-plc", "ha-hmi", "ha-gw")) == \
+        dict((vm, where[vm]) for vm in ("ha-plc", "ha-hmi", "ha-gw"))
+    assert fleet["ha-plc"]["gridvirt_cluster"] == "lab3"
+    assert "hypervisor node1 did not list its VMs" in " ".join(warned.split()), warned
     c3.power_on("node1")
     c3.wait(lambda: (settled() or {}).get("ha-plc") == "node1", 300, "ha-plc back on node1")
     assert c3.boot_count("ha-plc") == boot + 1
