@@ -131,17 +131,22 @@ molecule: venv lab-up
 # stage prints how long it took (CI has a hard limit; the figures show which stage grew).
 STAGE = lab/stage.sh
 export STAGE_LOG := $(REPO)/.build/stage-durations.log
-test: venv
+# The lab's start and the static checks run at once: the first mostly waits for its daemons,
+# ansible-test and ansible-lint keep one core each busy (107 s together against 136 s one
+# after the other). Each is timed on its own; their outputs come one after the other.
+test: venv links
 	@mkdir -p $(dir $(STAGE_LOG)) && rm -f $(STAGE_LOG)
-	@$(STAGE) lab-up $(MAKE) --no-print-directory lab-up
-	@$(STAGE) sanity $(MAKE) --no-print-directory sanity
-	@$(STAGE) lint $(MAKE) --no-print-directory lint
+	@$(STAGE) lab-up+static $(MAKE) --no-print-directory -j3 --output-sync=recurse \
+	    timed-lab-up timed-sanity timed-lint
 	@$(STAGE) molecule $(MAKE) --no-print-directory molecule
 	@$(STAGE) hypervisor-tests $(MAKE) --no-print-directory hypervisor-tests
 	@$(STAGE) unit $(MAKE) --no-print-directory unit
 	@$(STAGE) integration python -m pytest --durations=25 tests/integration
 	@$(STAGE) multinode-tests $(MAKE) --no-print-directory multinode-tests
 	@lab/stage.sh --summary
+
+timed-%:
+	@$(STAGE) $* $(MAKE) --no-print-directory $*
 
 bench: venv lab-up
 	python benchmarks/run.py
