@@ -258,14 +258,8 @@ def disk_info(root):
 
 def memory_mib(root):
     """The VM's memory (<memory>) in MiB, whatever unit the XML gives it in."""
-    el = root.find("memory")
-    if el is None or not (el.text or "").strip():
-        return None
-    unit = (el.get("unit") or "KiB").lower()
-    try:
-        return int(int(el.text.strip()) * UNIT_TO_KIB[unit] // 1024)
-    except (KeyError, ValueError):
-        raise VmError("Invalid <memory> %r %r in the definition." % (el.text, el.get("unit")))
+    kib = _kib(root, "memory")
+    return None if kib is None else kib // 1024
 
 
 def vcpus(root):
@@ -376,18 +370,26 @@ def remove_owned_disks(root):
 def normalize_units(root):
     """Memory sizes in KiB, as libvirt stores them, so '128 MiB' and '131072 KiB' compare equal."""
     for tag in MEMORY_ELEMENTS:
-        el = root.find(tag)
-        if el is None or not (el.text or "").strip():
-            continue
-        unit = (el.get("unit") or "KiB").lower()
-        if unit not in UNIT_TO_KIB:
-            raise VmError("Unknown memory unit %r in <%s>." % (el.get("unit"), tag))
-        try:
-            value = int(el.text.strip())
-        except ValueError:
-            raise VmError("Invalid <%s> value %r: give a whole number." % (tag, el.text))
-        el.text = str(int(value * UNIT_TO_KIB[unit]))
-        el.set("unit", "KiB")
+        kib = _kib(root, tag)
+        if kib is not None:
+            el = root.find(tag)
+            el.text = str(kib)
+            el.set("unit", "KiB")
+
+
+def _kib(root, tag):
+    """The size of element ``tag`` (memory, currentMemory...) in KiB, or None when absent."""
+    el = root.find(tag)
+    if el is None or not (el.text or "").strip():
+        return None
+    unit = (el.get("unit") or "KiB").lower()
+    if unit not in UNIT_TO_KIB:
+        raise VmError("Unknown memory unit %r in <%s>." % (el.get("unit"), tag))
+    try:
+        value = int(el.text.strip())
+    except ValueError:
+        raise VmError("Invalid <%s> value %r: give a whole number." % (tag, el.text))
+    return int(value * UNIT_TO_KIB[unit])
 
 
 # ---- our metadata ----------------------------------------------------------------------
