@@ -50,6 +50,5 @@ def _stored_summary(store, vm):
     summary.update(
         snapshots=len(disks.vm_snapshots(store, vm)),
         addresses=hooks.stored_addresses(stored),
-        metadata=dict((key, value) for key, value in intent.items()
-                      if not key.startswith("_") and key not in ci.RESERVED_KEYS))
+        metadata=hooks.user_metadata(intent))
     return summary

@@ -17,8 +17,7 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import RbdS
 
 
 def cluster_vm_names(cluster, run, timeout):
-    store = RbdStore(cluster["ceph_conf"], cluster["ceph_user"], cluster["keyring"],
-                     cluster["pool"], run, timeout=timeout)
+    store = cluster_store(cluster, run, timeout)
     try:
         return set(store.vm_names())
     finally:
@@ -42,14 +41,16 @@ def existing_vm_names(cluster, hypervisors, run, timeout):
     return names
 
 
-def _cluster_store(cluster, run, timeout):
+def cluster_store(cluster, run, timeout):
+    """The RBD store of the cluster the Ceph options (ceph_conf, ceph_user, keyring, pool)
+    name."""
     return RbdStore(cluster["ceph_conf"], cluster["ceph_user"], cluster["keyring"],
                     cluster["pool"], run, timeout=timeout)
 
 
 def cluster_vm_macs(cluster, run, timeout):
     """{vm: [MAC of NIC 0, 1, ...]} of the cluster's VMs, from the definition each runs."""
-    store = _cluster_store(cluster, run, timeout)
+    store = cluster_store(cluster, run, timeout)
     try:
         out = {}
         for vm in store.vm_names():

@@ -17,9 +17,10 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._address.request impo
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.listing import cluster_vms
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.library_errors import (
     as_sentences)
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core.fleet_listing import (
+    cluster_store)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone.listing import host_vms
 from ansible_collections.gridvirt.kvm.plugins.module_utils.libvirt_host import Hypervisor
-from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_store import RbdStore
 
 KINDS = ("cluster", "standalone")
 
@@ -34,8 +35,7 @@ def kinds_here(asked, ceph_conf):
 
 
 def list_cluster(ceph, timeout, run, name=None):
-    store = RbdStore(ceph["ceph_conf"], ceph["ceph_user"], ceph["keyring"], ceph["pool"], run,
-                     timeout=timeout)
+    store = cluster_store(ceph, run, timeout)
     try:
         with as_sentences("list the cluster's VMs", "node %s" % os.uname()[1],
                           store.not_answering):
@@ -49,7 +49,8 @@ def list_host(uri, timeout, run, name=None):
     hv = Hypervisor(uri, run, timeout=timeout)
     try:
         with as_sentences("list the VMs", "libvirt at %s" % uri):
-            return hv.hostname(), host_vms(hv, name)
+            node = hv.hostname()
+            return node, host_vms(hv, node, name)
     finally:
         hv.close()
 

@@ -15,9 +15,9 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._common.library_error
     as_sentences)
 
 
-def host_vms(hv, name=None):
-    """[summary of each standalone VM of the host] by name (only ``name`` when given)."""
-    node = hv.hostname()
+def host_vms(hv, node, name=None):
+    """[summary of each standalone VM of the host ``node``] by name (only ``name`` when
+    given)."""
     if name is not None:
         dom = hv.domain(name)
         domains = [dom] if dom is not None else []
