@@ -17,21 +17,8 @@ import lab
 PREFIX = "iinv"
 CLUSTER_VM, STANDALONE_VM, CACHED_VM = PREFIX + "cl1", PREFIX + "sa1", PREFIX + "sa2"
 LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}
-UNSAFE = "__ansible_unsafe"
 
 clean = cl.cleanup_fixture(PREFIX)
-
-
-def plain(value):
-    """ansible-inventory's JSON with the untrusted-text markers (what hypervisors report is
-    never templated) taken off."""
-    if isinstance(value, dict):
-        if set(value) == {UNSAFE}:
-            return value[UNSAFE]
-        return dict((key, plain(item)) for key, item in value.items())
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
 
 
 class Listing(object):
@@ -40,7 +27,7 @@ class Listing(object):
     def __init__(self, proc):
         self.code = proc.returncode
         self.said = " ".join(proc.stderr.split())  # warnings may wrap
-        listed = plain(json.loads(proc.stdout)) if proc.returncode == 0 else {}
+        listed = lab.without_unsafe_markers(json.loads(proc.stdout)) if proc.returncode == 0 else {}
         self.hostvars = listed.get("_meta", {}).get("hostvars", {})
         self.groups = dict((name, set(group.get("hosts", []))) for name, group in listed.items()
                            if name != "_meta")

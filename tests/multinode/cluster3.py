@@ -240,17 +240,7 @@ def fleet_inventory():
                           env=ansible_env(), capture_output=True, text=True, timeout=300,
                           check=True)
     hostvars = json.loads(proc.stdout)["_meta"]["hostvars"]
-    return dict((vm, _plain(variables)) for vm, variables in hostvars.items()), proc.stderr
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return dict((key, _plain(item)) for key, item in value.items())
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
+    return lab.without_unsafe_markers(hostvars), proc.stderr
 
 
 def recap(output):
