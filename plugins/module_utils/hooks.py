@@ -269,6 +269,11 @@ def write_log(path, text):
 
 # Keys of a cluster VM's image metadata that are not the user's (besides the _internal ones).
 NOT_USER_KEYS = ("xml", "vm_name")
+# What our resource agent keeps there: the node a guest started on, until a stop where it ran.
+STARTED_ON = "_started_on"
+# The definition cluster_vm made with the allocate hooks' NIC changes, and the sha256 of the
+# stored definition it was made from (what the agent compares before booting it).
+ALLOCATED_XML, ALLOCATED_FROM = "_allocated_xml", "_allocated_from"
 
 
 def user_metadata(image_meta):
@@ -283,3 +288,10 @@ def stored_addresses(image_meta):
     except ValueError:
         return []
     return addresses if isinstance(addresses, list) else []
+
+
+def start_action(image_meta, node):
+    """The action of a start our resource agent makes on ``node``: 'failover' when the VM's
+    last run, on another node, never stopped there; else 'start'."""
+    previous = image_meta.get(STARTED_ON)
+    return "failover" if previous and previous != node else "start"

@@ -1,15 +1,17 @@
 """The site hooks of cluster VMs on the one-node lab: our resource agent runs this node's
 preboot hooks at every start Pacemaker makes (their XML boots once; the definition in RBD
 does not change and the VM does not ask for a restart) and its disallocate hooks after each
-stop; cluster_vm runs the allocate hooks first in its plan, whose veto changes nothing.
+stop; cluster_vm runs the allocate hooks first in its plan, whose veto changes nothing and
+whose NICs boot wherever Pacemaker starts the VM until a stop releases them.
 (tests/multinode/test_hooks_three_nodes.py: allocate choosing the node, and preboot on the
 survivor of a power cut.)"""
 import os
+import subprocess
 
 import cluster_lab as cl
 import lab
 import site_hooks_lab as hooks
-from test_hooks_standalone import FAIL, PREBOOT_ADD_DISK, VETO
+from test_hooks_standalone import ALLOCATE_MAC, FAIL, PREBOOT_ADD_DISK, VETO
 
 PREFIX = "ichk"
 VM = PREFIX + "1"
@@ -53,6 +55,45 @@ def test_preboot_at_the_agents_start_and_disallocate_at_its_stop():
     console.mark()
     cl.ok({"name": VM, "state": "running"})
     assert console.wait_boot()["disks"] == ["vda", "vdb"]
+
+
+ALLOCATED_MAC = "02:67:76:ee:00:01"  # ALLOCATE_MAC's
+
+
+def live_mac():
+    return lab.domain_xml(VM, inactive=False).find("devices/interface/mac").get("address")
+
+
+def test_allocate_nics_boot_at_every_start_until_a_stop_releases_them():
+    cl.ok({"name": VM, "state": "stopped"})
+    stored = stored_xml()
+    assert ALLOCATED_MAC not in stored
+    console = lab.Console(VM)
+    with hooks.installed({("allocate", "10-mac"): ALLOCATE_MAC,
+                          ("preboot", "10-record"): hooks.RECORDER}):
+        assert cl.ok({"name": VM, "state": "running"})["changed"]
+        console.wait_boot()
+        assert live_mac() == ALLOCATED_MAC
+        assert stored_xml() == stored
+        assert not cl.ok({"name": VM, "command": "status"})["restart_required"]
+        first, = hooks.records("preboot")
+        assert ALLOCATED_MAC in first["xml"] and first["action"] == "start"
+        # The guest dies and Pacemaker starts it again, no task running: its allocation holds.
+        console.mark()
+        lab.conn().lookupByName(VM).destroy()
+        subprocess.run(["crm_resource", "--refresh", "--resource", VM], check=True,
+                       capture_output=True)
+        console.wait_boot()
+        assert live_mac() == ALLOCATED_MAC
+        assert [doc["action"] for doc in hooks.records("preboot")] == ["start", "start"]
+        assert not cl.ok({"name": VM, "state": "running"})["changed"]
+        # A stop releases it: the next start without allocate hooks boots the stored NICs.
+        cl.ok({"name": VM, "state": "stopped"})
+        assert "_allocated_from" not in cl.image_meta("system_" + VM)
+    console.mark()
+    cl.ok({"name": VM, "state": "running"})
+    console.wait_boot()
+    assert live_mac() != ALLOCATED_MAC and stored_xml() == stored
 
 
 def test_a_failing_preboot_fails_the_start_on_this_node():

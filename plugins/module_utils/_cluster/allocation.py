@@ -4,7 +4,8 @@
 """The allocate hooks of a cluster VM, run by the module on the node the task runs on:
 first in the plan of a create, clone, enable with start, start, restart or move (a veto
 changes nothing), and the node they choose made the placement of that start (a temporary
-crm_resource --move constraint held while it starts, then cleared). The preboot and
+crm_resource --move constraint held while it starts, then cleared); their NIC changes make
+the definition our resource agent boots until the VM stops. The preboot and
 disallocate hooks are our resource agent's: they run wherever Pacemaker starts or stops
 the VM."""
 
@@ -18,6 +19,7 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib 
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_intent as ci
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.cluster_migration import (
     check_target, plan_move)
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.view import xml_digest
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
 
 
@@ -35,11 +37,11 @@ def plan_allocate(ctx, vm, metadata, action, node=None):
         root = dx.parse_domain(metadata[ci.KEY_XML], "stored definition of VM %s" % vm)
         allocation = ctx.hooks.allocate(vm, node, action, root,
                                         hooks.user_metadata(metadata))
-        if allocation.nics:
-            raise VmError("The allocate hooks changed the NICs of cluster VM %s: a cluster VM "
-                          "boots its stored definition on any node, so change NICs for one "
-                          "boot in a preboot hook, or for good in the VM's definition." % vm)
         if node is not None:
+            if allocation.nics:
+                raise VmError("The allocate hooks changed the NICs of VM %s for a move, which "
+                              "keeps its NICs: they can change at a start without a target "
+                              "node." % vm)
             if allocation.node != node:
                 raise VmError("The allocate hooks chose node %s for VM %s, but this task moves "
                               "it to %s." % (allocation.node, vm, node))
@@ -62,9 +64,24 @@ def chosen_node(ctx):
     return ctx.allocation.node if ctx.allocation is not None else None
 
 
+def keep_allocation(ctx, vm):
+    """Just before a start: the definition the allocate hooks' NICs make of the stored one,
+    kept in RBD for our resource agent, which boots it wherever the VM starts until a stop
+    releases it, as long as the stored one is unchanged. Without NIC changes, any allocation
+    left (by a node that died before its stop) is dropped: this start boots the stored one."""
+    if ctx.allocation is None or not ctx.allocation.nics:
+        ctx.images.drop_allocation(vm)
+        return
+    stored = ctx.images.stored_xml(vm)
+    allocated = ctx.allocation.boot_root(dx.parse_domain(stored, "stored definition of VM %s"
+                                                         % vm))
+    ctx.images.keep_allocation(vm, dx.to_string(allocated), xml_digest(stored))
+
+
 def start_placed(ctx, vm, start):
     """``start()`` (which starts the enabled VM and waits) on the node the allocate hooks
     chose, if they chose one: a temporary move constraint holds it there while it starts."""
+    keep_allocation(ctx, vm)
     node = chosen_node(ctx)
     if node is None:
         return start()
@@ -88,7 +105,10 @@ def start_placed(ctx, vm, start):
 def add_resource(ctx, vm, metadata, role):
     """The VM added to Pacemaker with target ``role``; started where the allocate hooks
     chose when they chose (added stopped first, so it cannot start elsewhere)."""
-    if role != "Started" or chosen_node(ctx) is None:
+    if role != "Started":
+        return ctx.resource.add(vm, metadata, role)
+    if chosen_node(ctx) is None:
+        keep_allocation(ctx, vm)
         return ctx.resource.add(vm, metadata, role)
     ctx.resource.add(vm, metadata, "Stopped")
     return start_placed(ctx, vm, lambda: ctx.resource.power(vm, "Started"))

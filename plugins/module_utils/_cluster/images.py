@@ -10,7 +10,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.gridvirt.kvm.plugins.module_utils import hooks
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import cluster_disks as disks
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.cluster_intent import KEY_XML
 from ansible_collections.gridvirt.kvm.plugins.module_utils.rbd_names import system_image
 
 
@@ -165,6 +167,18 @@ class VmImages(object):
                 self.store.snapshots.remove_image_snapshot(image, snap)
 
     # ---- metadata -----------------------------------------------------------------------------
+
+    def stored_xml(self, vm):
+        return self.store.metadata(system_image(vm))[KEY_XML]
+
+    def keep_allocation(self, vm, allocated_xml, stored_digest):
+        """The definition our resource agent boots while the stored one has ``stored_digest``
+        (the XML first: the agent reads the digest first)."""
+        self.store.set_metadata(system_image(vm), {hooks.ALLOCATED_XML: allocated_xml})
+        self.store.set_metadata(system_image(vm), {hooks.ALLOCATED_FROM: stored_digest})
+
+    def drop_allocation(self, vm):
+        self.store.remove_metadata(system_image(vm), [hooks.ALLOCATED_FROM, hooks.ALLOCATED_XML])
 
     def write_metadata(self, vm, stored, wanted):
         """Store ``wanted`` over the metadata read as ``stored``: the keys that differ are

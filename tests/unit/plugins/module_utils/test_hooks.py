@@ -165,3 +165,13 @@ def test_runs_are_logged_privately(site, tmp_path):
     first, out, err = log.read_text().splitlines()
     assert " disallocate vm=vm1 kind=standalone node=hv1 action=start hook=10-talk exit 0 " in first
     assert (out, err) == ("  stdout: hello", "  stderr: careful")
+
+
+@pytest.mark.parametrize("image_meta, action", [
+    ({}, "start"),
+    ({hooks.STARTED_ON: "node1"}, "start"),
+    ({hooks.STARTED_ON: "node2"}, "failover"),
+    ({hooks.STARTED_ON: ""}, "start"),
+])
+def test_a_start_after_a_run_elsewhere_that_never_stopped_is_a_failover(image_meta, action):
+    assert hooks.start_action(image_meta, "node1") == action

@@ -9,10 +9,10 @@ import pytest
 
 import cluster_fakes as fakes
 from ansible_collections.gridvirt.kvm.plugins.module_utils import pacemaker_cib as pcib
-from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import backend
+from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster import backend, view
 from ansible_collections.gridvirt.kvm.plugins.module_utils._cluster.request import ClusterRequest
 from ansible_collections.gridvirt.kvm.plugins.module_utils._common.errors import VmError
-from ansible_collections.gridvirt.kvm.plugins.module_utils._core import lifecycle
+from ansible_collections.gridvirt.kvm.plugins.module_utils._core import lifecycle, site_hooks
 from ansible_collections.gridvirt.kvm.plugins.modules import cluster_vm
 
 STATUSES = ("Undefined", "Disabled", "Stopped", "Started", "Failed")
@@ -274,3 +274,47 @@ def test_a_rerun_clears_what_a_killed_run_left_and_converges(leftover, image):
     assert not [i for i in world.store.images if i.startswith("_gv")]
     assert world.store.images_of("vm1")[0] == "system_vm1"
     assert world.run(params(image))["changed"] is False
+
+
+class AllocatingHooks(object):
+    """The hooks layer as a node with one allocate hook printing ``changes`` would run it."""
+
+    def __init__(self, changes):
+        self.changes = changes
+        self.allocated = []
+
+    def allocate(self, document):
+        self.allocated.append(document["action"])
+        return self.changes
+
+    def preboot(self, document):
+        return None
+
+    def disallocate(self, document):
+        return []
+
+
+NIC_XML = XML.replace("</os>", "</os><devices><interface type='bridge'>"
+                      "<mac address='52:54:00:00:00:01'/><source bridge='br0'/>"
+                      "</interface></devices>")
+
+
+def test_allocated_nics_are_kept_for_the_agent_and_dropped_by_a_start_without_them(
+        image, monkeypatch):
+    world = World()
+    world.run(params(image, state="present", xml=NIC_XML % 128, system_image=image))
+    runner = AllocatingHooks({"nics": [{"index": 0, "mac": "02:67:76:ee:00:09"}]})
+    monkeypatch.setattr(site_hooks.hooks, "Hooks", lambda run, timeout: runner)
+    assert world.run(params(image, state="running", xml=NIC_XML % 128))["changed"]
+    meta = world.store.metadata("system_vm1")
+    assert runner.allocated == ["start"]
+    assert "02:67:76:ee:00:09" in meta["_allocated_xml"] and "02:67:76:ee:00:09" not in meta["xml"]
+    assert meta["_allocated_from"] == view.xml_digest(meta["xml"])
+    # The rerun starts nothing, so it allocates nothing and keeps the allocation.
+    assert not world.run(params(image, state="running", xml=NIC_XML % 128))["changed"]
+    assert runner.allocated == ["start"] and "_allocated_from" in world.store.metadata("system_vm1")
+    # A later start whose hooks change no NIC boots the stored definition.
+    world.run(params(image, state="stopped", xml=NIC_XML % 128))
+    runner.changes = {}
+    world.run(params(image, state="running", xml=NIC_XML % 128))
+    assert not set(world.store.metadata("system_vm1")) & {"_allocated_xml", "_allocated_from"}
