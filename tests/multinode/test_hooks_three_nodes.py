@@ -21,6 +21,11 @@ VM = "hk-alloc"
 CHOOSE_NODE = hooks.script("""doc = json.load(sys.stdin)
 print(json.dumps({"node": "%s"}))
 """)
+ADDRESSES = [{"vm": VM, "nic": 0, "ip": "10.77.0.27", "prefix": 24}]
+ALLOCATED_MAC = "02:67:76:ee:00:07"
+CHOOSE_NODE_AND_MAC = hooks.script("""doc = json.load(sys.stdin)
+print(json.dumps({"node": "%%s", "nics": [{"index": 0, "mac": "%s"}]}))
+""" % ALLOCATED_MAC)
 
 
 def node_root(node):
@@ -53,7 +58,8 @@ def test_allocate_chooses_the_node_of_the_start():
         result = c3.module("node1", "gridvirt.kvm.cluster_vm", {
             "name": VM, "state": "running", "xml": lab.guest_xml(VM),
             "system_image": lab.GUEST_IMAGE, "live_migration": True,
-            "migration_transport": "tcp", "migration_user": "root"})
+            "migration_transport": "tcp", "migration_user": "root",
+            "metadata": {"rack": "r7"}, "addresses": ADDRESSES})
         assert result.get("changed") and result["node"] == "node3", result
         allocate, = hooks.records("allocate")
         # The recorder runs after 10-node: its document has the node 10-node chose.
@@ -61,8 +67,9 @@ def test_allocate_chooses_the_node_of_the_start():
             "create", "cluster", "node3")
         c3.wait(lambda: c3.boots_on("node3", VM) == [1], 180, "%s boot 1 on node3" % VM)
         assert cli_constraints() == [] and c3.resources()[VM] == "node3"
-    # A stop and a start on another choice.
-    with hooks.installed({("allocate", "10-node"): CHOOSE_NODE % "node2",
+    # A stop and a start on another choice, with a NIC of its own (kept to the end: the
+    # migration and the failover below boot it too).
+    with hooks.installed({("allocate", "10-node"): CHOOSE_NODE_AND_MAC % "node2",
                           ("disallocate", "10-record"): hooks.RECORDER},
                          root=node_root("node1")), \
             hooks.installed({("disallocate", "10-record"): hooks.RECORDER},
@@ -74,6 +81,7 @@ def test_allocate_chooses_the_node_of_the_start():
         started = c3.module("node1", "gridvirt.kvm.cluster_vm", {"name": VM, "state": "running"})
         assert started["node"] == "node2" and cli_constraints() == [], started
         c3.wait(lambda: c3.boots_on("node2", VM) == [2], 180, "%s boot 2 on node2" % VM)
+        assert running_mac("node2") == ALLOCATED_MAC
 
 
 # On the target of a live migration (libvirt's qemu hook, "migrate begin"): adds a
@@ -91,6 +99,10 @@ def running_xml(node):
                                         VM).stdout.encode())
 
 
+def running_mac(node):
+    return running_xml(node).find("devices/interface/mac").get("address")
+
+
 def test_preboot_runs_on_a_live_migrations_target_and_disallocate_on_its_source():
     source = c3.resources()[VM]
     target = [node for node in c3.nodes() if node != source][0]
@@ -105,7 +117,10 @@ def test_preboot_runs_on_a_live_migrations_target_and_disallocate_on_its_source(
         preboot, = hooks.records("preboot")
         assert (preboot["action"], preboot["node"], preboot["kind"]) == (
             "migrate", target, "cluster")
+        # libvirt's hook reads them from the VM's image with the node's Ceph client.
+        assert (preboot["metadata"], preboot["addresses"]) == ({"rack": "r7"}, ADDRESSES)
         assert running_xml(target).findtext("description") == "arrived on " + target
+        assert running_mac(target) == ALLOCATED_MAC
         left, = hooks.records("disallocate")
         assert (left["action"], left["node"]) == ("migrate", source)
     assert c3.boot_count(VM) == boot  # the same boot: it was not restarted
@@ -142,6 +157,8 @@ def test_preboot_runs_on_the_survivor_of_a_power_cut():
         assert seen["node"] in survivors and c3.boot_count(VM) == boot + 1, seen
         # The survivors start the dead node's other VMs too: only this VM's starts count.
         preboot = [doc for doc in hooks.records("preboot") if doc["vm"] == VM]
+        # Its last run never stopped: a failover, which boots the NIC allocate gave it.
         assert [(doc["node"], doc["action"], doc["kind"]) for doc in preboot] == [
-            (seen["node"], "start", "cluster")]
+            (seen["node"], "failover", "cluster")]
         assert "<name>%s</name>" % VM in preboot[0]["xml"]
+        assert running_mac(seen["node"]) == ALLOCATED_MAC

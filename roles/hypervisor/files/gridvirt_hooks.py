@@ -8,14 +8,17 @@ beside this file by the hypervisor role).
 
     python3 gridvirt_hooks.py preboot|disallocate --vm NAME --node NODE --action ACTION --xml FILE
                               [--image-meta FILE] [--timeout SECONDS]
-    python3 gridvirt_hooks.py migrate-in --vm NAME       (the domain XML on stdin)
+    python3 gridvirt_hooks.py migrate-in --vm NAME [--ceph-conf FILE --ceph-user ID
+                              --ceph-keyring FILE]    (the domain XML on stdin)
 
-preboot: the XML a hook printed, once checked (the same domain, libvirt's schema), replaces
+preboot (action "start" becomes "failover" when the image's metadata says the VM's last run,
+on another node, never stopped): the XML a hook printed, once checked (the same domain, libvirt's schema), replaces
 FILE for this boot and the exit status is 0; 3 when no hook printed one; 1 with the
 sentence on stderr when a hook refused or printed something unusable. disallocate: exit 0,
 its failures on stderr. migrate-in (libvirt's qemu hook on a live migration's target, any
-kind of VM): the preboot hooks with action "migrate"; the XML one printed goes to stdout
-(libvirt receives the guest with it), nothing when none did; a refusal exits 1."""
+kind of VM): the preboot hooks with action "migrate", with a cluster VM's metadata and
+addresses read from its image when a Ceph client is given; the XML one printed goes to
+stdout (libvirt receives the guest with it), nothing when none did; a refusal exits 1."""
 
 import argparse
 import json
@@ -67,6 +70,10 @@ def arguments(argv):
     parser.add_argument("--kind", default="cluster")
     parser.add_argument("--image-meta")
     parser.add_argument("--timeout", type=int, default=hooks.DEFAULT_TIMEOUT)
+    # migrate-in on a cluster node: the Ceph client that reads a cluster VM's image metadata.
+    parser.add_argument("--ceph-conf", default="/etc/ceph/ceph.conf")
+    parser.add_argument("--ceph-user")
+    parser.add_argument("--ceph-keyring")
     args = parser.parse_args(argv)
     if args.stage != "migrate-in" and not (args.node and args.action and args.xml):
         parser.error("%s needs --node, --action and --xml" % args.stage)
@@ -89,20 +96,45 @@ def parse(text):
     return etree.fromstring(text.encode(), parser)
 
 
-def kind_of(xml, vm):
-    """A cluster VM's first disk is the RBD image <pool>/system_<vm>; any other VM is a
-    standalone one (a live move between hosts)."""
+def system_image_of(xml, vm):
+    """A cluster VM's RBD image <pool>/system_<vm>, among its disks; None for any other VM,
+    a standalone one (a live move between hosts)."""
     for source in parse(xml).iterfind("devices/disk/source[@protocol='rbd']"):
         if source.get("name", "").endswith("/system_%s" % vm):
-            return "cluster"
-    return "standalone"
+            return source.get("name")
+    return None
+
+
+# libvirtd waits for its hook: a Ceph cluster that does not answer must not hold the
+# migration for long, it only leaves the document without the VM's metadata.
+CEPH_READ_TIMEOUT = 10
+
+
+def image_metadata(args, image):
+    """The metadata of a cluster VM's image, read with this node's Ceph client; {} when it
+    cannot be read (the hooks then run without the VM's metadata and addresses)."""
+    if not args.ceph_user:
+        return {}
+    client = ["--conf", args.ceph_conf, "--id", args.ceph_user]
+    if args.ceph_keyring:
+        client += ["--keyring", args.ceph_keyring]
+    rc, out, _err = run(["timeout", str(CEPH_READ_TIMEOUT), "rbd"] + client
+                        + ["image-meta", "list", image, "--format", "json"])
+    try:
+        meta = json.loads(out) if rc == 0 else {}
+    except ValueError:
+        meta = {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def migrate_in(args):
     """libvirt's qemu hook, "migrate begin" on the target."""
     xml = sys.stdin.read()
-    document = hooks.document_for(args.vm, kind_of(xml, args.vm), socket.gethostname(),
-                                  "migrate", xml)
+    image = system_image_of(xml, args.vm)
+    meta = image_metadata(args, image) if image else {}
+    document = hooks.document_for(args.vm, "cluster" if image else "standalone",
+                                  socket.gethostname(), "migrate", xml,
+                                  hooks.user_metadata(meta), hooks.stored_addresses(meta))
     try:
         boot_xml = hooks.Hooks(run, timeout=args.timeout).preboot(document)
     except hooks.HookError as exc:
@@ -123,7 +155,10 @@ def main(argv=None):
         return migrate_in(args)
     image_meta = json.loads(read_text(args.image_meta, "{}") or "{}")
     xml = read_text(args.xml)
-    document = hooks.document_for(args.vm, args.kind, args.node, args.action, xml,
+    action = args.action
+    if args.stage == "preboot" and action == "start":
+        action = hooks.start_action(image_meta, args.node)
+    document = hooks.document_for(args.vm, args.kind, args.node, action, xml,
                                   hooks.user_metadata(image_meta),
                                   hooks.stored_addresses(image_meta))
     runner = hooks.Hooks(run, timeout=args.timeout)
