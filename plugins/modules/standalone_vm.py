@@ -158,6 +158,10 @@ options:
   nostart:
     description:
       - With O(command=create) or O(command=clone), do not start the VM.
+      - With O(command=move) (offline), the VM arrives stopped even if it ran, for a task on
+        the destination to start it. That start runs the destination's allocate and preboot
+        hooks, which a start made from here cannot (the deploy role moves VMs this way).
+        Refused with O(live).
     type: bool
     default: false
   src_name:

@@ -15,6 +15,7 @@ import pytest
 
 import cluster3 as c3
 import lab
+import site_hooks_lab as hooks
 
 VM = "mv-a"
 SRC, DST = "node2", "node3"
@@ -287,8 +288,17 @@ def test_deploy_moves_a_vm_whose_hypervisor_changed(clean, tmp_path):
     c3.wait(lambda: c3.boots_on(SRC, VM), 180, "%s boot marker on %s" % (VM, SRC))
     uuid = c3.module(SRC, "gridvirt.kvm.standalone_vm", {"name": VM, "command": "status"})["uuid"]
 
-    rc, out = deploy(tmp_path, DST)
-    assert rc == 0, out[-3000:]
+    # The VM arrives stopped and the role starts it there: the destination's own allocate and
+    # preboot hooks run for that boot.
+    with hooks.installed({("allocate", "10-record"): hooks.RECORDER,
+                          ("preboot", "10-record"): hooks.RECORDER},
+                         root=os.path.join(c3.LAB_DIR, "nodes", DST, "root")):
+        rc, out = deploy(tmp_path, DST)
+        assert rc == 0, out[-3000:]
+        assert [(doc["vm"], doc["node"], doc["action"]) for doc in hooks.records("allocate")] \
+            == [(VM, DST, "start")]
+        preboot, = hooks.records("preboot")
+        assert (preboot["vm"], preboot["node"], preboot["kind"]) == (VM, DST, "standalone")
     assert c3.recap(out)[VM]["changed"] > 0
     assert VM not in domains(SRC) and volumes(SRC) == []
     assert VM in running(DST) and volumes(DST) == ["%s.disk0.qcow2" % VM]

@@ -177,7 +177,7 @@ def finish(move, source_defined, record):
     """The copy there started if the VM ran, given its autostart; the VM here (stale, a
     live move's paused source included) removed; the record dropped."""
     dom = move.there.domain(move.vm)
-    if record.get("was_running") and not move.there.is_active(dom):
+    if record.get("start_there", record.get("was_running")) and not move.there.is_active(dom):
         move.there.start(dom)
     if "autostart" in record:
         move.there.set_autostart(dom, record["autostart"])
@@ -214,6 +214,8 @@ def plan_offline(move, view, check_room_now=True):
     check_room_to_flatten(ctx.hv, move.vm, disks)
     ctx.plan.change("moved VM %s to %s" % (move.vm, move.there.hostname()),
                     apply=lambda: offline(move, view, disks))
+    if move.req.nostart:
+        view.status = "Stopped"  # as the move leaves it there
     return view
 
 
@@ -296,14 +298,16 @@ def offline(move, view, disks):
         pool = move.dest_pool()
         check_names_free(move, disks)
         check_room(move, disks)
-        create_record(move, pool, move_record(move, was_running, disks, view.autostart))
+        record = move_record(move, was_running, disks, view.autostart)
+        record["start_there"] = was_running and not move.req.nostart
+        create_record(move, pool, record)
         progress["recorded"] = True
         stopped_at = time.monotonic()
         if ctx.hv.is_active(ctx.domain(move.vm)):
             ctx.hv.stop(ctx.domain(move.vm), move.req.stop_timeout)
         copied = copy_disks(move, pool, disks, progress["created"])
         dom = define_there(move, view, pool, disks)
-        if was_running:
+        if was_running and not move.req.nostart:
             move.there.start(dom)
             progress["started_there"] = True
     except BaseException:

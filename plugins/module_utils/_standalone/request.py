@@ -41,7 +41,7 @@ class StandaloneRequest(VmRequest):
         self.metadata_name = params["metadata_name"]
         self.metadata = params["metadata"]
         self.destination_uri = params["destination_uri"]
-        self._check_command_inputs()
+        self._check_command_inputs(params)
         if self.purge["purge_date"] is not None:
             spec.parse_purge_date(self.purge["purge_date"])
         self.memory = spec.validate_memory(memory)
@@ -65,7 +65,7 @@ class StandaloneRequest(VmRequest):
         self.destination_pool = spec.validate_pool_name(params["destination_pool"])
         self.read_hook_options(params)
 
-    def _check_command_inputs(self):
+    def _check_command_inputs(self, params):
         command = self.command
         if command == "clone":
             if not self.src_name:
@@ -83,6 +83,9 @@ class StandaloneRequest(VmRequest):
             if not self.destination_uri:
                 raise VmError("destination_uri is required when command is move.")
             spec.validate_libvirt_uri(self.destination_uri, "destination_uri")
+            if params["live"] and params["nostart"]:
+                raise VmError("nostart applies to an offline move: a live move keeps VM %s "
+                              "running." % self.name)
 
 
 def _state_of(command, state, nostart):

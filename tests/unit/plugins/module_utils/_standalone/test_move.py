@@ -28,6 +28,7 @@ class Ctx(states.Context):
 class Req(object):
     name = "vm1"
     live = False
+    nostart = False
     destination_pool = "default"
     stop_timeout = 60
 
@@ -64,6 +65,15 @@ def planned(here, req=Req):
 
 def test_a_vm_here_is_moved(world):
     assert planned(vm_view("Started"))[0] == ["moved VM vm1 to hv2"]
+
+
+class NostartReq(Req):
+    nostart = True
+
+
+def test_a_move_with_nostart_leaves_the_vm_stopped_there(world):
+    changes, view = planned(vm_view("Started"), NostartReq)
+    assert changes == ["moved VM vm1 to hv2"] and view.status == "Stopped"
 
 
 def test_a_vm_already_there_is_not_changed(world):
