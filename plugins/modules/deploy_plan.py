@@ -72,6 +72,9 @@ options:
         addresses the batch would give are read without writing anything (RV(addresses),
         RV(addresses_changed)) and each NIC's MAC is set in its VM's C(xml) before the VM is
         planned, so the deploy roles need no registry call of their own when nothing changes.
+      - With O(kind=cluster), each VM is also planned with its addresses as its C(addresses)
+        option. A cluster VM keeps them for the site hooks that its resource agent runs, so
+        addresses the registry changed since the VM was deployed are a change to apply.
       - Its keys are checked against those options of M(gridvirt.kvm.address), and a wrong one
         fails the task with a sentence naming it.
     type: dict
@@ -204,7 +207,7 @@ from ansible_collections.gridvirt.kvm.plugins.module_utils._address.request impo
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core.request import (
     validated_params)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._core.batch import (
-    Kind, plan_all, predicted_addresses, with_registry_macs)
+    Kind, plan_all, predicted_addresses, with_kept_addresses, with_registry_macs)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import (
     backend as standalone)
 from ansible_collections.gridvirt.kvm.plugins.module_utils._standalone import (
@@ -248,6 +251,8 @@ def plan(module):
         spec = validated_params(batch_argument_spec(), addresses, rules={})
         changed, given = predicted_addresses(spec, module.run_command)
         vms = with_registry_macs(vms, given)
+        if kind == "cluster":
+            vms = with_kept_addresses(vms, given)
         predicted = dict(addresses=given, addresses_changed=changed)
     result = plan_all(KINDS[kind](), module.params["options"], vms, module.run_command,
                       module.warn, describe=DESCRIBE.get(kind))

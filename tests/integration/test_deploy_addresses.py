@@ -147,6 +147,13 @@ def test_cluster_vms_with_the_rados_registry_seeds_in_rbd_and_prune(clean, bridg
         # Kept with the VM for the site hooks its resource agent runs.
         kept = json.loads(cl.image_meta("system_" + PREFIX + "c1")["_addresses"])
         assert [(a["nic"], a["ip"], a["mac"]) for a in kept] == [(0, c1["ip"], c1["mac"])]
+        # A VM whose kept addresses are gone (deployed before they were kept, or the registry
+        # changed since): the next run's plan sees it and the converge keeps them again.
+        subprocess.run(["rbd", "image-meta", "remove", "rbd/system_%sc2" % PREFIX, "_addresses"],
+                       check=True, capture_output=True)
+        deploy("cluster", vms, registry)
+        kept = json.loads(cl.image_meta("system_" + PREFIX + "c2")["_addresses"])
+        assert [(a["nic"], a["ip"], a["mac"]) for a in kept] == [(0, c2["ip"], c2["mac"])]
         # Its seed is an RBD image that QEMU opened over RBD (no file on the node): the
         # CD-ROM's capacity is the seed's 1 MiB.
         assert rbd_seed_exists(PREFIX + "c1") and not rbd_seed_exists(PREFIX + "c2")

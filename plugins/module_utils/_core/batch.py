@@ -141,13 +141,27 @@ def predicted_addresses(spec, run):
         store.close()
 
 
-def with_registry_macs(vms, addresses):
-    """Each VM's options with its NICs' registry MACs set in its definition. A definition that
-    does not parse is left as it is: planning it reports it, for that VM."""
+def addresses_by_vm(addresses):
     by_vm = {}
     for address in addresses:
         by_vm.setdefault(address["vm"], []).append(address)
+    return by_vm
+
+
+def with_registry_macs(vms, addresses):
+    """Each VM's options with its NICs' registry MACs set in its definition. A definition that
+    does not parse is left as it is: planning it reports it, for that VM."""
+    by_vm = addresses_by_vm(addresses)
     return [_with_macs(options, by_vm.get(str(options.get("name")), [])) for options in vms]
+
+
+def with_kept_addresses(vms, addresses):
+    """Each VM's options with its own addresses as its ``addresses`` option (cluster VMs keep
+    them for the hooks their resource agent runs); a VM to remove, or with none, unchanged."""
+    by_vm = addresses_by_vm(addresses)
+    return [dict(options, addresses=by_vm[str(options.get("name"))])
+            if by_vm.get(str(options.get("name"))) and options.get("state") != "absent"
+            else options for options in vms]
 
 
 def _with_macs(options, addresses):

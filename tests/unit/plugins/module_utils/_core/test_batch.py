@@ -112,3 +112,14 @@ def test_each_problem_is_its_vms_error_and_the_others_are_planned(image):
     assert not planned["bad1"].get("xml_invalid")
     assert planned["bad2"]["xml_invalid"] is True and "well-formed" in planned["bad2"]["error"]
     assert planned["bad3"]["xml_invalid"] is True and "bogus" in planned["bad3"]["error"]
+
+
+def test_cluster_vms_are_planned_with_their_own_registry_addresses():
+    given = [{"vm": "a", "nic": 0, "mac": "02:00:00:00:00:01", "ip": "10.0.0.5", "prefix": 24},
+             {"vm": "b", "nic": 0, "mac": "02:00:00:00:00:02"},
+             {"vm": "a", "nic": 1, "mac": "02:00:00:00:00:03"}]
+    vms = [{"name": "a", "state": "running"}, {"name": "b", "state": "absent"},
+           {"name": "c", "state": "running"}]
+    planned = batch.with_kept_addresses(vms, given)
+    assert planned == [{"name": "a", "state": "running", "addresses": [given[0], given[2]]},
+                       {"name": "b", "state": "absent"}, {"name": "c", "state": "running"}]
