@@ -37,7 +37,8 @@ notes:
     C(hypervisor_hooks) variable; a site may drop its own there.
   - Each hook reads one JSON document on stdin with the keys C(vm), C(kind) (C(cluster) or
     C(standalone)), C(node) (where the VM is about to run; null for a cluster VM whose node
-    Pacemaker chooses), C(action) (create, start, restart, clone, move, stop, remove, migrate),
+    Pacemaker chooses), C(action) (create, start, restart, clone, move, stop, remove, migrate,
+    failover),
     C(stage), C(xml) (the domain XML), C(metadata) and C(addresses) (O(addresses), or for the
     resource agent what the VM's image records). Each runs under a timeout (O(hook_timeout)),
     in a clean environment, and its output is logged in C(/var/log/gridvirt/hooks.log)
@@ -50,13 +51,17 @@ notes:
     NIC's number, and some of C(network) or C(bridge), C(mac) and C(vlan)), which the next
     hook sees in its document, checked like the task's own inputs. For a
     cluster VM the node becomes the placement of that start (a temporary move constraint,
-    cleared once the VM runs) and NIC changes are refused. For a standalone VM NIC changes
+    cleared once the VM runs), and its NIC changes hold until the VM stops. The definition
+    they make is kept beside the stored one (image metadata C(_allocated_xml)) and our
+    resource agent boots it at every start, on any node and after a failover, while the
+    stored definition is unchanged, until a stop where the guest ran releases it. A move
+    refuses NIC changes (the running guest keeps its NICs). For a standalone VM NIC changes
     hold for the boot that follows (the stored definition stays the task's) and another node
     is refused (use C(command=move)).
   - preboot runs where the VM boots, right before it does (standalone_vm before each start;
     for cluster VMs our resource agent at every start Pacemaker makes, on whichever node and
-    also after a failover; on the target of a live migration libvirt's qemu hook, with
-    action C(migrate)). A hook may print a domain XML document, the same domain (name and
+    also after a failover, then with action C(failover); on the target of a live migration
+    libvirt's qemu hook, with action C(migrate)). A hook may print a domain XML document, the same domain (name and
     UUID), checked with libvirt's schema; the VM boots it this time only (a migrating guest
     arrives with it), and the next hook sees it as C(xml). A failing preboot fails the start
     (Pacemaker then tries another node) or cancels the migration.
