@@ -159,9 +159,12 @@ def with_kept_addresses(vms, addresses):
     """Each VM's options with its own addresses as its ``addresses`` option (cluster VMs keep
     them for the hooks their resource agent runs); a VM to remove, or with none, unchanged."""
     by_vm = addresses_by_vm(addresses)
-    return [dict(options, addresses=by_vm[str(options.get("name"))])
-            if by_vm.get(str(options.get("name"))) and options.get("state") != "absent"
-            else options for options in vms]
+    planned = []
+    for options in vms:
+        own = by_vm.get(str(options.get("name")))
+        keeps = own and options.get("state") != "absent"
+        planned.append(dict(options, addresses=own) if keeps else options)
+    return planned
 
 
 def _with_macs(options, addresses):

@@ -298,9 +298,7 @@ def offline(move, view, disks):
         pool = move.dest_pool()
         check_names_free(move, disks)
         check_room(move, disks)
-        record = move_record(move, was_running, disks, view.autostart)
-        record["start_there"] = was_running and not move.req.nostart
-        create_record(move, pool, record)
+        create_record(move, pool, move_record(move, was_running, disks, view.autostart))
         progress["recorded"] = True
         stopped_at = time.monotonic()
         if ctx.hv.is_active(ctx.domain(move.vm)):
@@ -324,6 +322,7 @@ def offline(move, view, disks):
 
 def move_record(move, was_running, disks, autostart, live=False):
     return {"source": move.ctx.hv.hostname(), "was_running": was_running,
+            "start_there": was_running and not move.req.nostart,
             "autostart": bool(autostart), "live": live,
             "volumes": [facts.name for _vol, facts in disks],
             "source_paths": [facts.path for _vol, facts in disks],
